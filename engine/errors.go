@@ -1,0 +1,188 @@
+package engine
+
+import "errors"
+
+// Code is a stable verification error code, as listed in API.md. Codes are
+// part of the public contract: the server puts them in response bodies and
+// the load generator checks them, so they never change spelling.
+type Code uint8
+
+// The verification error codes. CodeOK is the zero value and means "no error".
+const (
+	CodeOK Code = iota
+	CodeMissingToken
+	CodeTokenTooLarge
+	CodeMalformed
+	CodeUnsupportedAlgorithm
+	CodeUnsupportedHeader
+	CodeMissingKID
+	CodeUnknownKID
+	CodeKeyInactive
+	CodeMissingClaim
+	CodeExpired
+	CodeNotYetValid
+	CodeIssuedInFuture
+	CodeTTLExceeded
+	CodeAudienceMismatch
+	CodeInvalidSignature
+	numCodes
+)
+
+var codeNames = [numCodes]string{
+	CodeOK:                   "ok",
+	CodeMissingToken:         "missing_token",
+	CodeTokenTooLarge:        "token_too_large",
+	CodeMalformed:            "malformed",
+	CodeUnsupportedAlgorithm: "unsupported_algorithm",
+	CodeUnsupportedHeader:    "unsupported_header",
+	CodeMissingKID:           "missing_kid",
+	CodeUnknownKID:           "unknown_kid",
+	CodeKeyInactive:          "key_inactive",
+	CodeMissingClaim:         "missing_claim",
+	CodeExpired:              "expired",
+	CodeNotYetValid:          "not_yet_valid",
+	CodeIssuedInFuture:       "issued_in_future",
+	CodeTTLExceeded:          "ttl_exceeded",
+	CodeAudienceMismatch:     "audience_mismatch",
+	CodeInvalidSignature:     "invalid_signature",
+}
+
+var codeMessages = [numCodes]string{
+	CodeOK:                   "the token is valid",
+	CodeMissingToken:         "no bearer token was presented",
+	CodeTokenTooLarge:        "the token is larger than the configured limit",
+	CodeMalformed:            "the token is not a well-formed compact JWS with strict base64url and JSON",
+	CodeUnsupportedAlgorithm: "the token's alg is not RS256",
+	CodeUnsupportedHeader:    "the token's header carries a parameter that is not supported (crit, cty or an unknown typ)",
+	CodeMissingKID:           "the token's header has no kid",
+	CodeUnknownKID:           "no key is registered under the token's kid",
+	CodeKeyInactive:          "the key named by the token's kid is inactive",
+	CodeMissingClaim:         "a required claim is missing or empty",
+	CodeExpired:              "the token has expired",
+	CodeNotYetValid:          "the token is not valid yet (nbf)",
+	CodeIssuedInFuture:       "the token's iat is in the future",
+	CodeTTLExceeded:          "the token's lifetime (exp - iat) is longer than allowed",
+	CodeAudienceMismatch:     "the token's aud does not name the project that owns the key",
+	CodeInvalidSignature:     "the token's signature does not verify under the key",
+}
+
+// String returns the code's wire name, e.g. "unknown_kid".
+func (c Code) String() string {
+	if c < numCodes {
+		return codeNames[c]
+	}
+	return "unknown_code"
+}
+
+// Message returns a human sentence describing the code. It never contains
+// any part of the token.
+func (c Code) Message() string {
+	if c < numCodes {
+		return codeMessages[c]
+	}
+	return "unknown error"
+}
+
+// Codes returns every error code (CodeOK excluded) in API.md order.
+func Codes() []Code {
+	out := make([]Code, 0, numCodes-1)
+	for c := CodeMissingToken; c < numCodes; c++ {
+		out = append(out, c)
+	}
+	return out
+}
+
+// ParseCode maps a wire name back to its Code.
+func ParseCode(name string) (Code, bool) {
+	for c := Code(0); c < numCodes; c++ {
+		if codeNames[c] == name {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// Error is the error type returned by verification. Every value is one of the
+// preallocated sentinels below, so returning one never allocates; compare
+// with errors.Is, or extract the Code with errors.As or CodeOf.
+type Error struct {
+	Code Code
+}
+
+func (e *Error) Error() string { return "jwtgate: " + e.Code.String() + ": " + e.Code.Message() }
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// The sentinel verification errors, one per code.
+var (
+	ErrMissingToken         = &Error{CodeMissingToken}
+	ErrTokenTooLarge        = &Error{CodeTokenTooLarge}
+	ErrMalformed            = &Error{CodeMalformed}
+	ErrUnsupportedAlgorithm = &Error{CodeUnsupportedAlgorithm}
+	ErrUnsupportedHeader    = &Error{CodeUnsupportedHeader}
+	ErrMissingKID           = &Error{CodeMissingKID}
+	ErrUnknownKID           = &Error{CodeUnknownKID}
+	ErrKeyInactive          = &Error{CodeKeyInactive}
+	ErrMissingClaim         = &Error{CodeMissingClaim}
+	ErrExpired              = &Error{CodeExpired}
+	ErrNotYetValid          = &Error{CodeNotYetValid}
+	ErrIssuedInFuture       = &Error{CodeIssuedInFuture}
+	ErrTTLExceeded          = &Error{CodeTTLExceeded}
+	ErrAudienceMismatch     = &Error{CodeAudienceMismatch}
+	ErrInvalidSignature     = &Error{CodeInvalidSignature}
+)
+
+var errByCode = [numCodes]*Error{
+	CodeMissingToken:         ErrMissingToken,
+	CodeTokenTooLarge:        ErrTokenTooLarge,
+	CodeMalformed:            ErrMalformed,
+	CodeUnsupportedAlgorithm: ErrUnsupportedAlgorithm,
+	CodeUnsupportedHeader:    ErrUnsupportedHeader,
+	CodeMissingKID:           ErrMissingKID,
+	CodeUnknownKID:           ErrUnknownKID,
+	CodeKeyInactive:          ErrKeyInactive,
+	CodeMissingClaim:         ErrMissingClaim,
+	CodeExpired:              ErrExpired,
+	CodeNotYetValid:          ErrNotYetValid,
+	CodeIssuedInFuture:       ErrIssuedInFuture,
+	CodeTTLExceeded:          ErrTTLExceeded,
+	CodeAudienceMismatch:     ErrAudienceMismatch,
+	CodeInvalidSignature:     ErrInvalidSignature,
+}
+
+// ErrorFor returns the sentinel error for c, or nil for CodeOK.
+func ErrorFor(c Code) error {
+	if c == CodeOK || c >= numCodes {
+		return nil
+	}
+	return errByCode[c]
+}
+
+// CodeOf returns the Code carried by err: CodeOK for nil, and
+// CodeMalformed for an error that is not a verification error (which the
+// verifier never returns; it is the safe reading).
+func CodeOf(err error) Code {
+	if err == nil {
+		return CodeOK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeMalformed
+}
+
+// Errors of key management (the store and key parsing). They are not
+// verification codes: the server maps them to 400/404/409.
+var (
+	// ErrKeyNotFound: no key under that kid (or not in that project).
+	ErrKeyNotFound = errors.New("key not found")
+	// ErrKIDTaken: a key with that kid already exists.
+	ErrKIDTaken = errors.New("kid already registered")
+	// ErrStoreClosed: the store was closed.
+	ErrStoreClosed = errors.New("key store closed")
+)

@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Defaults of the Verifier's options. The CLI uses them as flag defaults.
+const (
+	// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+	DefaultLeeway = 30 * time.Second
+	// DefaultMaxTTL is the longest exp - iat accepted.
+	DefaultMaxTTL = 600 * time.Second
+	// DefaultMaxTokenBytes bounds the token (and the Authorization value).
+	DefaultMaxTokenBytes = 8 << 10
+	// DefaultKeyCacheSize is the number of parsed keys kept in the LRU.
+	DefaultKeyCacheSize = 10_000
+	// DefaultTokenCacheSize is the number of verified tokens remembered; 0
+	// turns the token cache off.
+	DefaultTokenCacheSize = 16_384
+	// DefaultNegativeCacheSize bounds how many unknown kids are remembered.
+	DefaultNegativeCacheSize = 65_536
+	// DefaultNegativeTTL is how long an unknown kid is remembered when no
+	// invalidation says otherwise.
+	DefaultNegativeTTL = 2 * time.Second
+	// DefaultStoreTimeout bounds one key lookup in the store.
+	DefaultStoreTimeout = 2 * time.Second
+
+	// MaxTokenBytesLimit is the largest --max-token-bytes accepted.
+	MaxTokenBytesLimit = 64 << 10
+)
+
+type config struct {
+	leeway         int64 // seconds
+	maxTTL         int64 // seconds
+	required       []string
+	keyCacheSize   int
+	tokenCacheSize int
+	negCacheSize   int
+	negTTL         time.Duration
+	storeTimeout   time.Duration
+	maxTokenBytes  int
+	now            func() time.Time
+	policy         KeyPolicy
+}
+
+// Option configures a Verifier.
+type Option func(*config) error
+
+// WithLeeway sets the clock skew tolerated on exp, nbf and iat (RFC 7519
+// 4.1.4 allows "some small leeway"; keep it small: every second of leeway is
+// a second an expired token still opens the door). Default DefaultLeeway.
+func WithLeeway(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > time.Hour || d%time.Second != 0 {
+			return errors.New("leeway must be whole seconds between 0 and 1h")
+		}
+		c.leeway = int64(d / time.Second)
+		return nil
+	}
+}
+
+// WithMaxTTL sets the longest lifetime (exp - iat) a token may claim.
+// Short-lived tokens bound the damage of a leaked token. Default DefaultMaxTTL.
+func WithMaxTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > 24*time.Hour || d%time.Second != 0 {
+			return errors.New("max TTL must be whole seconds between 1s and 24h")
+		}
+		c.maxTTL = int64(d / time.Second)
+		return nil
+	}
+}
+
+// WithRequiredClaims names claims that every token must carry as non-empty
+// strings (e.g. tenant claims "groupRef", "consumerRef"); else missing_claim.
+func WithRequiredClaims(names ...string) Option {
+	return func(c *config) error {
+		for _, n := range names {
+			if n == "" || len(n) > 64 {
+				return errors.New("required claim names must be 1 to 64 bytes")
+			}
+			switch n {
+			case "exp", "iat", "nbf", "aud":
+				return errors.New("claim " + strconv.Quote(n) + " is checked by its own rule and cannot be a required string claim")
+			}
+		}
+		c.required = append([]string(nil), names...)
+		return nil
+	}
+}
+
+// WithKeyCacheSize sets how many parsed keys the LRU holds (at least 1).
+func WithKeyCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 100_000_000 {
+			return errors.New("key cache size must be between 1 and 100000000")
+		}
+		c.keyCacheSize = n
+		return nil
+	}
+}
+
+// WithTokenCacheSize sets how many verified tokens are remembered; 0 turns
+// the cache off. A cached token is still checked for exp, and a key's
+// deactivation or deletion invalidates its tokens at once.
+func WithTokenCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > 100_000_000 {
+			return errors.New("token cache size must be between 0 and 100000000")
+		}
+		c.tokenCacheSize = n
+		return nil
+	}
+}
+
+// WithNegativeCache bounds the memory of unknown kids: at most size kids, each
+// for at most ttl (a registration through the Verifier, or an Invalidate,
+// clears an entry at once). It keeps floods of unknown kids off the store.
+func WithNegativeCache(size int, ttl time.Duration) Option {
+	return func(c *config) error {
+		if size < 1 || ttl < 0 || ttl > time.Hour {
+			return errors.New("negative cache size must be at least 1 and its ttl between 0 and 1h")
+		}
+		c.negCacheSize, c.negTTL = size, ttl
+		return nil
+	}
+}
+
+// WithStoreTimeout bounds one key lookup in the store.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("store timeout must be positive")
+		}
+		c.storeTimeout = d
+		return nil
+	}
+}
+
+// WithMaxTokenBytes bounds the token's size (token_too_large beyond it), so
+// that no token can make the verifier do unbounded work.
+func WithMaxTokenBytes(n int) Option {
+	return func(c *config) error {
+		if n < 64 || n > MaxTokenBytesLimit {
+			return errors.New("max token bytes must be between 64 and " + strconv.Itoa(MaxTokenBytesLimit))
+		}
+		c.maxTokenBytes = n
+		return nil
+	}
+}
+
+// WithClock replaces time.Now, for tests and replays.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("clock must not be nil")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithKeyPolicy sets the key sizes accepted by AddKey.
+func WithKeyPolicy(p KeyPolicy) Option {
+	return func(c *config) error {
+		p = p.withDefaults()
+		if p.MinBits < 1024 || p.MaxBits > 16384 || p.MinBits > p.MaxBits {
+			return errors.New("key policy must satisfy 1024 <= min bits <= max bits <= 16384")
+		}
+		c.policy = p
+		return nil
+	}
+}

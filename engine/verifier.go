@@ -1,0 +1,605 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrUnavailable is returned by Verify when the key store could not be
+// asked about a kid that is not cached (it failed or timed out). It is not a
+// verdict on the token: the server answers it with 503, never with 401.
+var ErrUnavailable = errors.New("jwtgate: key store unavailable")
+
+// Verifier verifies RS256 JWTs against the keys of a KeyStore, under the
+// rules of API.md. It is immutable after New and safe for concurrent use;
+// Verify allocates nothing on its common paths when given a reused Claims.
+type Verifier struct {
+	cfg    config
+	store  KeyStore
+	keys   *keyCache
+	tokens *tokenCache // nil when off
+}
+
+// New returns a Verifier over store. Every option is validated here; a bad
+// option is an error, never a panic later.
+func New(store KeyStore, opts ...Option) (*Verifier, error) {
+	if store == nil {
+		return nil, errors.New("jwtgate: nil key store")
+	}
+	cfg := config{
+		leeway:         int64(DefaultLeeway / time.Second),
+		maxTTL:         int64(DefaultMaxTTL / time.Second),
+		keyCacheSize:   DefaultKeyCacheSize,
+		tokenCacheSize: DefaultTokenCacheSize,
+		negCacheSize:   DefaultNegativeCacheSize,
+		negTTL:         DefaultNegativeTTL,
+		storeTimeout:   DefaultStoreTimeout,
+		maxTokenBytes:  DefaultMaxTokenBytes,
+		now:            time.Now,
+		policy:         KeyPolicy{}.withDefaults(),
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, errors.New("jwtgate: " + err.Error())
+		}
+	}
+	return &Verifier{
+		cfg:    cfg,
+		store:  store,
+		keys:   newKeyCache(store, cfg.keyCacheSize, cfg.negCacheSize, cfg.negTTL, cfg.storeTimeout),
+		tokens: newTokenCache(cfg.tokenCacheSize),
+	}, nil
+}
+
+// Verify verifies token and returns its identity in a new Claims. It is the
+// convenient form; hot paths use VerifyInto with a reused Claims.
+func (v *Verifier) Verify(token []byte) (*Claims, error) {
+	c := new(Claims)
+	if err := v.verify(token, nil, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// VerifyInto verifies token and, on success, fills c (which it resets
+// first). The token bytes are not retained. On failure the error is one of
+// the Err… sentinels (or ErrUnavailable) and c holds nothing useful.
+func (v *Verifier) VerifyInto(token []byte, c *Claims) error {
+	return v.verify(token, nil, c)
+}
+
+// VerifyForProject is VerifyInto that also requires the key's project to be
+// project (ErrAudienceMismatch otherwise). An empty project means any.
+func (v *Verifier) VerifyForProject(token, project []byte, c *Claims) error {
+	if len(project) == 0 {
+		project = nil
+	}
+	return v.verify(token, project, c)
+}
+
+type parseState struct {
+	hdr []byte
+	hp  jsonParser
+	pp  jsonParser
+	buf []byte // unescaped header values
+	sig []byte
+}
+
+var statePool = sync.Pool{New: func() any {
+	return &parseState{buf: make([]byte, 0, 256), sig: make([]byte, 512)}
+}}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n, max(n, 1024))
+	}
+	return b[:n]
+}
+
+func (v *Verifier) verify(token, project []byte, c *Claims) error {
+	c.Reset()
+	if len(token) == 0 {
+		return ErrMissingToken
+	}
+	if len(token) > v.cfg.maxTokenBytes {
+		return ErrTokenTooLarge
+	}
+	now := v.cfg.now()
+	nowSec := now.Unix()
+
+	var th uint64
+	if v.tokens != nil {
+		var e *tokenEntry
+		e, th = v.tokens.get(token)
+		if e != nil && !e.key.revoked.Load() && e.exp > nowSec-v.cfg.leeway &&
+			(project == nil || string(project) == e.key.project) {
+			c.Project, c.KID = e.key.project, e.key.kid
+			c.Expires, c.IssuedAt, c.NotBefore = e.exp, e.iat, e.nbf
+			c.payload = append(c.payload[:0], e.payload...)
+			c.members = append(c.members[:0], e.members...)
+			if e.hasSub {
+				c.subject = stringValue(c.payload, e.subject, c.subBuf[:0])
+				if e.subject.valEsc {
+					c.subBuf = c.subject
+				}
+			}
+			e.key.used(nowSec, uint(th>>40))
+			return nil
+		}
+	}
+
+	// Rule 1: shape, strict base64url, strict JSON.
+	d1 := bytes.IndexByte(token, '.')
+	if d1 <= 0 {
+		return ErrMalformed
+	}
+	rest := token[d1+1:]
+	d2 := bytes.IndexByte(rest, '.')
+	if d2 <= 0 {
+		return ErrMalformed
+	}
+	h64, p64, s64 := token[:d1], rest[:d2], rest[d2+1:]
+	if len(s64) == 0 || bytes.IndexByte(s64, '.') >= 0 {
+		return ErrMalformed
+	}
+	if !isB64URL(h64) || !isB64URL(p64) || !isB64URL(s64) {
+		return ErrMalformed
+	}
+	signingInput := token[:d1+1+d2]
+
+	st := statePool.Get().(*parseState)
+	defer statePool.Put(st)
+	st.hdr = grow(st.hdr, base64.RawURLEncoding.DecodedLen(len(h64)))
+	n, err := b64.Decode(st.hdr, h64)
+	if err != nil {
+		return ErrMalformed
+	}
+	hdr := st.hdr[:n]
+	if st.hp.parse(hdr) != nil {
+		return ErrMalformed
+	}
+	c.payload = grow(c.payload, base64.RawURLEncoding.DecodedLen(len(p64)))
+	n, err = b64.Decode(c.payload, p64)
+	if err != nil {
+		return ErrMalformed
+	}
+	c.payload = c.payload[:n]
+	st.pp.top = c.members[:0]
+	err = st.pp.parse(c.payload)
+	c.members, st.pp.top = st.pp.top, nil
+	if err != nil {
+		return ErrMalformed
+	}
+	top := st.hp.top
+
+	// Rule 2: algorithm and header parameters.
+	m, ok := findMember(hdr, top, "alg")
+	if !ok || m.kind != kindString || string(stringValue(hdr, m, st.buf)) != "RS256" {
+		return ErrUnsupportedAlgorithm
+	}
+	if _, ok := findMember(hdr, top, "crit"); ok {
+		return ErrUnsupportedHeader
+	}
+	if m, ok := findMember(hdr, top, "typ"); ok {
+		if m.kind != kindString {
+			return ErrUnsupportedHeader
+		}
+		typ := stringValue(hdr, m, st.buf)
+		if !bytes.EqualFold(typ, []byte("JWT")) && !bytes.EqualFold(typ, []byte("application/jwt")) {
+			return ErrUnsupportedHeader
+		}
+	}
+	if _, ok := findMember(hdr, top, "cty"); ok {
+		return ErrUnsupportedHeader
+	}
+
+	// Rule 3: the key.
+	m, ok = findMember(hdr, top, "kid")
+	if !ok {
+		return ErrMissingKID
+	}
+	if m.kind != kindString {
+		return ErrMalformed
+	}
+	kid := stringValue(hdr, m, st.buf)
+	if m.valEsc {
+		st.buf = kid[:0]
+	}
+	if !validKIDBytes(kid) {
+		return ErrUnknownKID
+	}
+	ke, err := v.keys.get(kid, now.UnixNano())
+	if err != nil {
+		return ErrUnavailable
+	}
+	if ke == nil {
+		return ErrUnknownKID
+	}
+	if !ke.active {
+		return ErrKeyInactive
+	}
+
+	// Rule 4: claims.
+	pl, pm := c.payload, c.members
+	expM, hasExp := findMember(pl, pm, "exp")
+	iatM, hasIat := findMember(pl, pm, "iat")
+	if !hasExp || !hasIat {
+		return ErrMissingClaim
+	}
+	expF, expC, ok1 := numericDate(pl, expM)
+	iatF, iatC, ok2 := numericDate(pl, iatM)
+	if !ok1 || !ok2 {
+		return ErrMalformed
+	}
+	var nbfC int64
+	nbfM, hasNbf := findMember(pl, pm, "nbf")
+	if hasNbf {
+		var ok bool
+		if _, nbfC, ok = numericDate(pl, nbfM); !ok {
+			return ErrMalformed
+		}
+	}
+	audM, hasAud := findMember(pl, pm, "aud")
+	if hasAud && !validAudience(pl, audM) {
+		return ErrMalformed
+	}
+	subM, hasSub := findMember(pl, pm, "sub")
+	if hasSub && subM.kind != kindString {
+		return ErrMalformed
+	}
+	for _, name := range [...]string{"iss", "jti"} {
+		if m, ok := findMember(pl, pm, name); ok && m.kind != kindString {
+			return ErrMalformed
+		}
+	}
+	leeway := v.cfg.leeway
+	if expF <= nowSec-leeway {
+		return ErrExpired
+	}
+	if hasNbf && nbfC > nowSec+leeway {
+		return ErrNotYetValid
+	}
+	if iatC > nowSec+leeway {
+		return ErrIssuedInFuture
+	}
+	if expC-iatF > v.cfg.maxTTL {
+		return ErrTTLExceeded
+	}
+	if !hasAud || !audienceContains(pl, audM, ke.project) {
+		return ErrAudienceMismatch
+	}
+	if project != nil && string(project) != ke.project {
+		return ErrAudienceMismatch
+	}
+	for _, name := range v.cfg.required {
+		m, ok := findMember(pl, pm, name)
+		if !ok || m.kind != kindString || m.valEnd == m.valStart {
+			return ErrMissingClaim
+		}
+	}
+
+	// Rule 5: the signature, exactly the modulus size, under the kid's key.
+	if len(s64) != ke.sigB64Len {
+		return ErrInvalidSignature
+	}
+	st.sig = grow(st.sig, ke.sigLen)
+	if n, err := b64.Decode(st.sig, s64); err != nil || n != ke.sigLen {
+		return ErrInvalidSignature
+	}
+	digest := sha256.Sum256(signingInput)
+	if !ke.sig.verify(&digest, st.sig[:ke.sigLen]) {
+		return ErrInvalidSignature
+	}
+
+	c.Project, c.KID = ke.project, ke.kid
+	c.Expires, c.IssuedAt = expF, iatF
+	if hasNbf {
+		c.NotBefore = nbfC
+	}
+	if hasSub {
+		c.subject = stringValue(pl, subM, c.subBuf[:0])
+		if subM.valEsc {
+			c.subBuf = c.subject
+		}
+	}
+	ke.used(nowSec, uint(token[len(token)-1]))
+	if v.tokens != nil {
+		v.tokens.put(th, &tokenEntry{
+			token:   bytes.Clone(token),
+			key:     ke,
+			payload: bytes.Clone(pl),
+			members: append([]member(nil), pm...),
+			subject: subM, hasSub: hasSub,
+			exp: expF, iat: iatF, nbf: c.NotBefore,
+		})
+	}
+	return nil
+}
+
+// numericDate reads a NumericDate: a JSON number from 0 to 2^53, fractions
+// allowed; it returns the floor and the ceiling so that each rule can round
+// to its stricter side.
+func numericDate(doc []byte, m member) (floor, ceil int64, ok bool) {
+	if m.kind != kindNumber {
+		return 0, 0, false
+	}
+	b := doc[m.valStart:m.valEnd]
+	if len(b) <= 16 {
+		var v int64
+		i := 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			v = v*10 + int64(b[i]-'0')
+		}
+		if i == len(b) {
+			return v, v, true
+		}
+	}
+	if len(b) > 0 && b[0] == '-' {
+		return 0, 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1<<53 {
+		return 0, 0, false
+	}
+	return int64(math.Floor(f)), int64(math.Ceil(f)), true
+}
+
+// validAudience: a string, or a non-empty array of strings.
+func validAudience(doc []byte, m member) bool {
+	switch m.kind {
+	case kindString:
+		return true
+	case kindArray:
+		n := 0
+		ok := eachArrayString(doc[m.valStart:m.valEnd], func([]byte, bool) bool { n++; return true })
+		return ok && n > 0
+	}
+	return false
+}
+
+func audienceContains(doc []byte, m member, project string) bool {
+	if m.kind == kindString {
+		return equalUnescaped(doc[m.valStart:m.valEnd], m.valEsc, project)
+	}
+	found := false
+	eachArrayString(doc[m.valStart:m.valEnd], func(raw []byte, esc bool) bool {
+		if equalUnescaped(raw, esc, project) {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+func equalUnescaped(raw []byte, esc bool, s string) bool {
+	if !esc {
+		return string(raw) == s
+	}
+	var buf [128]byte
+	return string(appendUnescaped(buf[:0], raw)) == s
+}
+
+// eachArrayString walks a validated JSON array and calls fn with the raw
+// body of each element that is a string; it returns false if an element is
+// not a string. fn returns false to stop early.
+func eachArrayString(arr []byte, fn func(raw []byte, esc bool) bool) bool {
+	i := 1 // past '['
+	for i < len(arr) {
+		switch arr[i] {
+		case ' ', '\t', '\n', '\r', ',':
+			i++
+			continue
+		case ']':
+			return true
+		case '"':
+		default:
+			return false
+		}
+		start := i + 1
+		esc := false
+		j := start
+		for ; j < len(arr); j++ {
+			if arr[j] == '\\' {
+				esc = true
+				j++
+				continue
+			}
+			if arr[j] == '"' {
+				break
+			}
+		}
+		if !fn(arr[start:j], esc) {
+			return true
+		}
+		i = j + 1
+	}
+	return true
+}
+
+// Invalidate drops everything cached about kid: the parsed key, a negative
+// entry, and (through the key's revocation) every cached token it verified.
+// A store that learns of a change made elsewhere calls it; verifies that
+// start after it returns see the store's current state.
+func (v *Verifier) Invalidate(kid string) { v.keys.invalidate(kid) }
+
+// InvalidateAll drops every cached key, unknown kid and token: for a store
+// that cannot know what it missed (e.g. after a lost connection).
+func (v *Verifier) InvalidateAll() {
+	v.keys.invalidateAll()
+	if v.tokens != nil {
+		v.tokens.purge()
+	}
+}
+
+// Stats returns the cache counters.
+func (v *Verifier) Stats() CacheStats {
+	var s CacheStats
+	v.keys.stats(&s)
+	if v.tokens != nil {
+		v.tokens.stats(&s)
+	}
+	return s
+}
+
+// Store returns the key store the Verifier reads.
+func (v *Verifier) Store() KeyStore { return v.store }
+
+// KeyPolicy returns the key policy AddKey enforces.
+func (v *Verifier) KeyPolicy() KeyPolicy { return v.cfg.policy }
+
+// MaxTokenBytes returns the configured token size limit.
+func (v *Verifier) MaxTokenBytes() int { return v.cfg.maxTokenBytes }
+
+// Now returns the Verifier's clock reading.
+func (v *Verifier) Now() time.Time { return v.cfg.now() }
+
+// MaxLabelLength bounds a key's label.
+const MaxLabelLength = 256
+
+func checkLabel(l string) error {
+	if len(l) > MaxLabelLength {
+		return keyErr("label is longer than " + strconv.Itoa(MaxLabelLength) + " bytes")
+	}
+	if !utf8.ValidString(l) {
+		return keyErr("label must be valid UTF-8")
+	}
+	for _, r := range l {
+		if r < 0x20 || r == 0x7F {
+			return keyErr("label must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// AddKey registers k (Project, Public, Label and optionally KID) in the
+// store: it checks the project ID, the kid pattern (a new kid is made when
+// empty) and the key policy, sets the status to active and the times, and
+// makes the kid usable at once (clearing any negative cache entry). The
+// stored key is returned. Errors: ErrInvalidKey (wrapped, with a message for
+// the user) and ErrKIDTaken, or the store's error.
+func (v *Verifier) AddKey(ctx context.Context, k *Key) (*Key, error) {
+	if k == nil {
+		return nil, keyErr("no key given")
+	}
+	if !ValidProject(k.Project) {
+		return nil, keyErr("project must match ^[a-z0-9][a-z0-9_-]{0,62}$")
+	}
+	nk := &Key{KID: k.KID, Project: k.Project, Label: k.Label, Public: k.Public, Status: StatusActive}
+	if nk.KID == "" {
+		nk.KID = NewKID()
+	} else if !ValidKID(nk.KID) {
+		return nil, keyErr("kid must match ^[A-Za-z0-9._-]{1,128}$")
+	}
+	if err := checkLabel(nk.Label); err != nil {
+		return nil, err
+	}
+	if err := CheckPublicKey(nk.Public, v.cfg.policy); err != nil {
+		return nil, err
+	}
+	now := v.cfg.now().UTC().Truncate(time.Microsecond)
+	nk.CreatedAt, nk.UpdatedAt = now, now
+	if err := v.store.Create(ctx, nk); err != nil {
+		return nil, err
+	}
+	v.keys.invalidate(nk.KID)
+	return nk.Clone(), nil
+}
+
+// UpdateKey changes a key's label and/or status. When it returns, no verify
+// that starts afterwards uses the old state: a deactivated key's cached
+// tokens no longer verify.
+func (v *Verifier) UpdateKey(ctx context.Context, project, kid string, u KeyUpdate) (*Key, error) {
+	if u.Label != nil {
+		if err := checkLabel(*u.Label); err != nil {
+			return nil, err
+		}
+	}
+	if u.Status != nil && !u.Status.Valid() {
+		return nil, keyErr(`status must be "active" or "inactive"`)
+	}
+	k, err := v.store.Update(ctx, project, kid, u, v.cfg.now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return nil, err
+	}
+	v.keys.invalidate(kid)
+	v.addPending(k)
+	return k, nil
+}
+
+// DeleteKey removes a key; when it returns, its tokens no longer verify.
+func (v *Verifier) DeleteKey(ctx context.Context, project, kid string) error {
+	if err := v.store.Delete(ctx, project, kid); err != nil {
+		return err
+	}
+	v.keys.invalidate(kid)
+	return nil
+}
+
+// GetKey returns the project's key (ErrKeyNotFound when the kid is unknown or
+// another project's), with usage not yet flushed to the store added in.
+func (v *Verifier) GetKey(ctx context.Context, project, kid string) (*Key, error) {
+	k, err := v.store.Get(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	if k.Project != project {
+		return nil, ErrKeyNotFound
+	}
+	v.addPending(k)
+	return k, nil
+}
+
+// ListKeys returns the project's keys, oldest first, with pending usage.
+func (v *Verifier) ListKeys(ctx context.Context, project string) ([]*Key, error) {
+	ks, err := v.store.List(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ks {
+		v.addPending(k)
+	}
+	return ks, nil
+}
+
+func (v *Verifier) addPending(k *Key) {
+	n, last := v.keys.pendingUsage(k.KID)
+	ApplyUsage(k, Usage{Count: n, LastUsed: unixOrZero(last)})
+}
+
+func unixOrZero(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+// FlushUsage writes the usage counted since the last flush to the store, if
+// it is a UsageRecorder. On a store error the counts are kept for the next
+// flush.
+func (v *Verifier) FlushUsage(ctx context.Context) error {
+	rec, ok := v.store.(UsageRecorder)
+	if !ok {
+		return nil
+	}
+	batch := v.keys.drainUsage()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := rec.RecordUsage(ctx, batch); err != nil {
+		v.keys.restoreUsage(batch)
+		return err
+	}
+	return nil
+}
