@@ -8,6 +8,11 @@ DATA_DIR  ?= ./jwtgate-data
 
 .PHONY: all build run test fmt-check vet deps-check race fuzz-short fuzz bench lint clean
 
+# Each area adds its own targets in mk/<area>.mk, and may append targets that
+# `make test` must also run to TEST_EXTRA.
+TEST_EXTRA :=
+-include mk/*.mk
+
 all: build
 
 build:
@@ -17,7 +22,7 @@ run: build
 	$(BIN)/jwtgate serve --data-dir $(DATA_DIR)
 
 # test: formatting, vet, the layout rule, race-enabled tests, a short fuzz.
-test: fmt-check vet deps-check race fuzz-short
+test: fmt-check vet deps-check race fuzz-short $(TEST_EXTRA)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
