@@ -1,0 +1,25 @@
+package boltstore_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/store/boltstore"
+	"github.com/jwtgate/jwtgate/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) engine.KeyStore {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	})
+}
