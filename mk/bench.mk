@@ -1,0 +1,82 @@
+# Benchmark suite (issue 5): bench/ and its tooling.
+#
+#   make bench                      run the suites (-count 6), write
+#                                   bench-results/<date>-<commit>.txt (benchstat format)
+#   make bench-compare BASE=<ref>   run the same suites on BASE (a temporary git
+#                                   worktree) and here, interleaved, and print
+#                                   `benchstat base.txt head.txt`
+#   make bench-smoke                every benchmark once (-benchtime=1x, small
+#                                   token pools); part of `make test`
+#   make bench-doc                  rerun the suites and openssl speed and rewrite
+#                                   the tables and charts in docs/BENCHMARKS.md
+#                                   (RESULTS=<file> reuses a results file instead)
+#
+# Knobs: BENCH (regexp, default .), BENCH_COUNT (6), BENCH_TIME (1s),
+# BENCH_PKG (./bench/).
+
+BENCH        ?= .
+BENCH_COUNT  ?= 6
+BENCH_TIME   ?= 1s
+BENCH_PKG    ?= ./bench/
+BENCH_DIR    ?= bench-results
+GOBIN_DIR    := $(shell $(GO) env GOPATH)/bin
+BENCHSTAT    ?= $(shell command -v benchstat 2>/dev/null || echo $(GOBIN_DIR)/benchstat)
+BENCH_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo nocommit)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+BENCH_OUT    ?= $(BENCH_DIR)/$(shell date -u +%Y-%m-%d)-$(BENCH_COMMIT).txt
+
+.PHONY: bench-suite bench-compare bench-smoke bench-doc benchstat-install
+
+# `bench` is declared in the Makefile; this adds the suite to it.
+bench: bench-suite
+
+bench-suite:
+	@mkdir -p $(BENCH_DIR)
+	@{ echo "commit: $(BENCH_COMMIT)"; echo "date: $$(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "nproc: $$(nproc)"; \
+	  $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -timeout 60m $(BENCH_PKG); \
+	  echo $$? > $(BENCH_OUT).rc; } | tee $(BENCH_OUT).tmp; \
+	st=$$(cat $(BENCH_OUT).rc); rm -f $(BENCH_OUT).rc; \
+	[ "$$st" = 0 ] || { echo "benchmarks failed; partial output in $(BENCH_OUT).tmp"; exit 1; }
+	@mv $(BENCH_OUT).tmp $(BENCH_OUT) && echo "wrote $(BENCH_OUT)"
+
+benchstat-install:
+	@test -x "$(BENCHSTAT)" || { echo "installing benchstat"; $(GO) install golang.org/x/perf/cmd/benchstat@latest; }
+
+# The base runs head's bench/ (copied over the base's) so that both sides run
+# the same benchmarks against their own engine and server; set
+# BENCH_SUITE=base to run the base's own bench/ instead. The two test
+# binaries are built first and then run alternately, one -count at a time,
+# so that machine noise falls on both sides alike.
+BENCH_SUITE ?= head
+bench-compare: benchstat-install
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git ref> [BENCH=<regexp>] [BENCH_COUNT=6]"; exit 2; }
+	@set -e; root=$$(pwd); tmp=$$(mktemp -d); \
+	trap 'git -C "$$root" worktree remove --force "$$tmp/base" >/dev/null 2>&1 || true; rm -rf "$$tmp"' EXIT; \
+	git worktree add --detach "$$tmp/base" "$(BASE)" >/dev/null; \
+	if [ "$(BENCH_SUITE)" = head ]; then rm -rf "$$tmp/base/bench"; cp -R bench "$$tmp/base/bench"; fi; \
+	echo "building base ($(BASE)) and head test binaries"; \
+	(cd "$$tmp/base" && $(GO) test -c -o "$$tmp/base.test" $(BENCH_PKG)); \
+	$(GO) test -c -o "$$tmp/head.test" $(BENCH_PKG); \
+	: > "$$tmp/base.txt"; : > "$$tmp/head.txt"; \
+	for i in $$(seq $(BENCH_COUNT)); do \
+	  echo "round $$i/$(BENCH_COUNT)"; \
+	  (cd "$$tmp/base/$(BENCH_PKG)" && "$$tmp/base.test" -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCH_TIME) -test.count 1) >> "$$tmp/base.txt"; \
+	  (cd "$(BENCH_PKG)" && "$$tmp/head.test" -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCH_TIME) -test.count 1) >> "$$tmp/head.txt"; \
+	done; \
+	mkdir -p $(BENCH_DIR); cp "$$tmp/base.txt" $(BENCH_DIR)/compare-base.txt; cp "$$tmp/head.txt" $(BENCH_DIR)/compare-head.txt; \
+	cd $(BENCH_DIR) && "$(BENCHSTAT)" compare-base.txt compare-head.txt
+
+# Every benchmark once, with small token pools (JWTGATE_BENCH_SMOKE=1; see
+# bench/bench.go): a broken benchmark fails `make test`.
+bench-smoke:
+	JWTGATE_BENCH_SMOKE=1 $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 5m $(BENCH_PKG)
+
+TEST_EXTRA += bench-smoke
+
+# RESULTS=<file> reuses results instead of rerunning the suites.
+bench-doc:
+	@set -e; res="$(RESULTS)"; \
+	if [ -z "$$res" ]; then $(MAKE) --no-print-directory bench-suite BENCH_OUT=$(BENCH_OUT); res=$(BENCH_OUT); fi; \
+	mkdir -p $(BENCH_DIR); \
+	echo "openssl speed -seconds 3 rsa2048"; \
+	openssl speed -seconds 3 rsa2048 > $(BENCH_DIR)/openssl-rsa2048.txt 2>/dev/null || echo "openssl speed failed" >&2; \
+	$(GO) run ./bench/cmd/benchdoc -results "$$res" -openssl $(BENCH_DIR)/openssl-rsa2048.txt -doc docs/BENCHMARKS.md -img docs/img
