@@ -84,8 +84,8 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{keys: make(map[string]*
 // Get implements KeyStore.
 func (s *MemoryStore) Get(_ context.Context, kid string) (*Key, error) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	k, ok := s.keys[kid]
-	s.mu.RUnlock()
 	if !ok {
 		return nil, ErrKeyNotFound
 	}
