@@ -1,0 +1,392 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/valyala/fasthttp"
+)
+
+// Admin route templates (the metric's route label).
+const (
+	routeKeys    = "/v1/projects/{project}/keys"
+	routeKey     = "/v1/projects/{project}/keys/{kid}"
+	routeMetrics = "/metrics"
+	routeOther   = "other"
+)
+
+var (
+	allowKeys    = []byte("GET, POST")
+	allowKey     = []byte("GET, PATCH, DELETE")
+	allowMetrics = []byte("GET, HEAD")
+	wwwAdmin     = []byte(`Bearer realm="jwtgate-admin"`)
+)
+
+// adminTimeout bounds one admin operation on the store.
+const adminTimeout = 10 * time.Second
+
+// AdminHandler returns the admin listener's handler: the key API under
+// /v1/projects/{project}/keys (bearer admin token) and /metrics.
+func (s *Server) AdminHandler() fasthttp.RequestHandler { return s.handleAdmin }
+
+func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
+	method := string(ctx.Method())
+	route := routeOther
+	defer func() {
+		s.admin.inc(method, route, ctx.Response.StatusCode())
+	}()
+	path := string(ctx.Path())
+	switch path {
+	case "/metrics":
+		route = routeMetrics
+		if !ctx.IsGet() && !ctx.IsHead() {
+			methodNotAllowed(ctx, allowMetrics)
+			return
+		}
+		s.serveMetrics(ctx)
+		return
+	case "/healthz":
+		if getOrHead(ctx) {
+			ctx.Response.Header.SetContentTypeBytes(ctText)
+			ctx.SetBody(bodyOK)
+		}
+		return
+	}
+	if !strings.HasPrefix(path, "/v1/") {
+		notFound(ctx)
+		return
+	}
+	if !s.adminAuthorized(&ctx.Request.Header) {
+		ctx.Response.Header.SetBytesKV(hdrWWWAuth, wwwAdmin)
+		adminError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required (Authorization: Bearer <admin token>)")
+		return
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/projects/")
+	if !ok {
+		notFound(ctx)
+		return
+	}
+	parts := strings.Split(rest, "/")
+	switch {
+	case len(parts) == 2 && parts[1] == "keys":
+		route = routeKeys
+		project := parts[0]
+		switch method {
+		case fasthttp.MethodGet:
+			if s.checkProject(ctx, project) {
+				s.listKeys(ctx, project)
+			}
+		case fasthttp.MethodPost:
+			if s.checkProject(ctx, project) {
+				s.addKey(ctx, project)
+			}
+		default:
+			methodNotAllowed(ctx, allowKeys)
+		}
+	case len(parts) == 3 && parts[1] == "keys":
+		route = routeKey
+		project, kid := parts[0], parts[2]
+		switch method {
+		case fasthttp.MethodGet, fasthttp.MethodPatch, fasthttp.MethodDelete:
+		default:
+			methodNotAllowed(ctx, allowKey)
+			return
+		}
+		if !s.checkProject(ctx, project) {
+			return
+		}
+		if !engine.ValidKID(kid) {
+			adminError(ctx, fasthttp.StatusNotFound, "not_found", "no key with this kid in this project")
+			return
+		}
+		switch method {
+		case fasthttp.MethodGet:
+			s.getKey(ctx, project, kid)
+		case fasthttp.MethodPatch:
+			s.updateKey(ctx, project, kid)
+		case fasthttp.MethodDelete:
+			s.deleteKey(ctx, project, kid)
+		}
+	default:
+		notFound(ctx)
+	}
+}
+
+// adminAuthorized checks for exactly one Authorization header carrying the
+// admin token. Both sides are hashed first so that the constant-time
+// comparison does not leak the token's length either.
+func (s *Server) adminAuthorized(h *fasthttp.RequestHeader) bool {
+	all := h.PeekAll(hdrAuth)
+	if len(all) != 1 {
+		return false
+	}
+	v := all[0]
+	if len(v) <= len(bearerPrefix) || !asciiEqualFold(v[:len(bearerPrefix)], bearerPrefix) {
+		return false
+	}
+	got := sha256.Sum256(v[len(bearerPrefix):])
+	return subtle.ConstantTimeCompare(got[:], s.adminHash[:]) == 1
+}
+
+func (s *Server) checkProject(ctx *fasthttp.RequestCtx, project string) bool {
+	if engine.ValidProject(project) {
+		return true
+	}
+	adminError(ctx, fasthttp.StatusBadRequest, "invalid_project", "project must match ^[a-z0-9][a-z0-9_-]{0,62}$")
+	return false
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func adminError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	b, _ := json.Marshal(errorBody{Error: code, Message: msg})
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.SetBody(b)
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		adminError(ctx, fasthttp.StatusInternalServerError, "internal", "could not encode the response")
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.SetBody(append(b, '\n'))
+}
+
+// keyObject is the API.md key object.
+type keyObject struct {
+	KID           string  `json:"kid"`
+	Project       string  `json:"project"`
+	Label         string  `json:"label"`
+	Status        string  `json:"status"`
+	Algorithm     string  `json:"algorithm"`
+	Bits          int     `json:"bits"`
+	Thumbprint    string  `json:"thumbprint"`
+	CreatedAt     string  `json:"created_at"`
+	UpdatedAt     string  `json:"updated_at"`
+	LastUsedAt    *string `json:"last_used_at"`
+	VerifiedCount uint64  `json:"verified_count"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func toKeyObject(k *engine.Key) keyObject {
+	o := keyObject{
+		KID: k.KID, Project: k.Project, Label: k.Label, Status: string(k.Status),
+		Algorithm: "RS256", Bits: k.Bits(), Thumbprint: k.Thumbprint(),
+		CreatedAt: rfc3339(k.CreatedAt), UpdatedAt: rfc3339(k.UpdatedAt),
+		VerifiedCount: k.VerifiedCount,
+	}
+	if !k.LastUsedAt.IsZero() {
+		t := rfc3339(k.LastUsedAt)
+		o.LastUsedAt = &t
+	}
+	return o
+}
+
+// storeError answers an error of the engine's key management.
+func (s *Server) storeError(ctx *fasthttp.RequestCtx, op, project, kid string, err error) {
+	var ke *engine.KeyError
+	switch {
+	case errors.As(err, &ke):
+		code := "invalid_key"
+		if errors.Is(err, engine.ErrPrivateKey) {
+			code = "private_key"
+		}
+		adminError(ctx, fasthttp.StatusBadRequest, code, ke.Error())
+	case errors.Is(err, engine.ErrKIDTaken):
+		adminError(ctx, fasthttp.StatusConflict, "kid_taken", "a key with this kid is already registered")
+	case errors.Is(err, engine.ErrKeyNotFound):
+		adminError(ctx, fasthttp.StatusNotFound, "not_found", "no key with this kid in this project")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, engine.ErrStoreClosed):
+		s.log.Error("admin: key store unavailable", "op", op, "project", project, "kid", kid, "err", err.Error())
+		adminError(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "the key store is unavailable; try again")
+	default:
+		s.log.Error("admin: key store error", "op", op, "project", project, "kid", kid, "err", err.Error())
+		adminError(ctx, fasthttp.StatusInternalServerError, "internal", "the key store failed; see the server log")
+	}
+}
+
+func opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), adminTimeout)
+}
+
+func (s *Server) listKeys(ctx *fasthttp.RequestCtx, project string) {
+	c, cancel := opContext()
+	defer cancel()
+	keys, err := s.v.ListKeys(c, project)
+	if err != nil {
+		s.storeError(ctx, "list", project, "", err)
+		return
+	}
+	out := struct {
+		Keys []keyObject `json:"keys"`
+	}{Keys: make([]keyObject, 0, len(keys))}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, toKeyObject(k))
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+func (s *Server) getKey(ctx *fasthttp.RequestCtx, project, kid string) {
+	c, cancel := opContext()
+	defer cancel()
+	k, err := s.v.GetKey(c, project, kid)
+	if err != nil {
+		s.storeError(ctx, "get", project, kid, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, toKeyObject(k))
+}
+
+// readJSONBody checks the body's size and that it is one strict JSON object
+// (no duplicate names), then decodes it into v refusing unknown fields.
+func readJSONBody(ctx *fasthttp.RequestCtx, v any) bool {
+	body := ctx.PostBody()
+	if len(body) > MaxAdminBodyBytes {
+		adminError(ctx, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than 64 KiB")
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_json", "the request body must be a JSON object")
+		return false
+	}
+	if err := engine.ValidateJSONObject(body); err != nil {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_json", "the request body is not one strict JSON object: "+err.Error())
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_json", "the request body does not match the expected fields: "+jsonErrorText(err))
+		return false
+	}
+	return true
+}
+
+// jsonErrorText describes a decoding error without quoting the input.
+func jsonErrorText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "member " + te.Field + " has the wrong type"
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field") {
+		return strings.TrimPrefix(msg, "json: ")
+	}
+	return "malformed JSON"
+}
+
+type addKeyRequest struct {
+	PublicKey *string         `json:"public_key"`
+	JWK       json.RawMessage `json:"jwk"`
+	Label     string          `json:"label"`
+	KID       string          `json:"kid"`
+}
+
+func (s *Server) addKey(ctx *fasthttp.RequestCtx, project string) {
+	var req addKeyRequest
+	if !readJSONBody(ctx, &req) {
+		return
+	}
+	hasJWK := len(req.JWK) > 0 && string(req.JWK) != "null"
+	if (req.PublicKey != nil) == hasJWK {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_request", `send exactly one of "public_key" (PEM) or "jwk"`)
+		return
+	}
+	policy := s.v.KeyPolicy()
+	k := &engine.Key{Project: project, Label: req.Label, KID: req.KID}
+	var err error
+	if req.PublicKey != nil {
+		k.Public, err = engine.ParsePublicKeyPEM([]byte(*req.PublicKey), policy)
+	} else {
+		var jwkKID string
+		k.Public, jwkKID, err = engine.ParseJWK(req.JWK, policy)
+		if err == nil && jwkKID != "" {
+			if k.KID != "" && k.KID != jwkKID {
+				adminError(ctx, fasthttp.StatusBadRequest, "invalid_request", `"kid" and the jwk's kid differ`)
+				return
+			}
+			k.KID = jwkKID
+		}
+	}
+	if err != nil {
+		s.storeError(ctx, "add", project, "", err)
+		return
+	}
+	if k.KID != "" && !engine.ValidKID(k.KID) {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_kid", "kid must match ^[A-Za-z0-9._-]{1,128}$")
+		return
+	}
+	c, cancel := opContext()
+	defer cancel()
+	nk, err := s.v.AddKey(c, k)
+	if err != nil {
+		s.storeError(ctx, "add", project, k.KID, err)
+		return
+	}
+	s.log.Info("key registered", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
+	writeJSON(ctx, fasthttp.StatusCreated, toKeyObject(nk))
+}
+
+type updateKeyRequest struct {
+	Label  *string `json:"label"`
+	Status *string `json:"status"`
+}
+
+func (s *Server) updateKey(ctx *fasthttp.RequestCtx, project, kid string) {
+	var req updateKeyRequest
+	if !readJSONBody(ctx, &req) {
+		return
+	}
+	var u engine.KeyUpdate
+	u.Label = req.Label
+	if req.Status != nil {
+		st := engine.KeyStatus(*req.Status)
+		if !st.Valid() {
+			adminError(ctx, fasthttp.StatusBadRequest, "invalid_status", `status must be "active" or "inactive"`)
+			return
+		}
+		u.Status = &st
+	}
+	c, cancel := opContext()
+	defer cancel()
+	k, err := s.v.UpdateKey(c, project, kid, u)
+	if err != nil {
+		s.storeError(ctx, "update", project, kid, err)
+		return
+	}
+	attrs := []any{"project", project, "kid", kid}
+	if u.Status != nil {
+		attrs = append(attrs, "status", string(*u.Status))
+	}
+	if u.Label != nil {
+		attrs = append(attrs, "label_changed", true)
+	}
+	s.log.Info("key updated", attrs...)
+	writeJSON(ctx, fasthttp.StatusOK, toKeyObject(k))
+}
+
+func (s *Server) deleteKey(ctx *fasthttp.RequestCtx, project, kid string) {
+	c, cancel := opContext()
+	defer cancel()
+	if err := s.v.DeleteKey(c, project, kid); err != nil {
+		s.storeError(ctx, "delete", project, kid, err)
+		return
+	}
+	s.log.Info("key deleted", "project", project, "kid", kid)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/engine/enginetest"
+)
+
+const testAdminToken = "test-admin-token-0123456789"
+
+// testServer is a real server on 127.0.0.1:0 listeners.
+type testServer struct {
+	t     *testing.T
+	srv   *Server
+	store engine.KeyStore
+	base  string // verify listener URL
+	admin string // admin listener URL
+	logs  *bytes.Buffer
+}
+
+type syncBuffer struct {
+	mu chanMutex
+	b  *bytes.Buffer
+}
+
+type chanMutex chan struct{}
+
+func (m chanMutex) Lock()   { m <- struct{}{} }
+func (m chanMutex) Unlock() { <-m }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func startServer(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = engine.NewMemoryStore()
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.AdminAddr == "" {
+		cfg.AdminAddr = "127.0.0.1:0"
+	}
+	if cfg.AdminToken == "" && cfg.AdminTokenFile == "" && cfg.DataDir == "" {
+		cfg.AdminToken = testAdminToken
+	}
+	logs := &bytes.Buffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(&syncBuffer{mu: make(chanMutex, 1), b: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if cfg.UsageFlushInterval == 0 {
+		cfg.UsageFlushInterval = 50 * time.Millisecond
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	ts := &testServer{t: t, srv: srv, store: cfg.Store, base: "http://" + srv.Addr(), admin: "http://" + srv.AdminAddr(), logs: logs}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return ts
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func do(t testing.TB, method, url string, body []byte, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// adminDo sends an admin request with the admin token.
+func (ts *testServer) adminDo(method, path string, body any) response {
+	ts.t.Helper()
+	var b []byte
+	if body != nil {
+		switch v := body.(type) {
+		case string:
+			b = []byte(v)
+		case []byte:
+			b = v
+		default:
+			b = enginetest.MustJSON(v)
+		}
+	}
+	return do(ts.t, method, ts.admin+path, b, "Authorization", "Bearer "+ts.srv.AdminToken())
+}
+
+// addKey registers priv's public key in project and returns the key object.
+func (ts *testServer) addKey(project string, priv *rsa.PrivateKey, kid, label string) map[string]any {
+	ts.t.Helper()
+	body := map[string]any{"public_key": string(enginetest.PublicPEM(&priv.PublicKey)), "label": label}
+	if kid != "" {
+		body["kid"] = kid
+	}
+	r := ts.adminDo("POST", "/v1/projects/"+project+"/keys", body)
+	if r.status != 201 {
+		ts.t.Fatalf("add key: %d %s", r.status, r.body)
+	}
+	return r.json(ts.t)
+}
+
+// verify calls /v1/verify with the token as a bearer token.
+func (ts *testServer) verify(token string) response {
+	ts.t.Helper()
+	return do(ts.t, "GET", ts.base+"/v1/verify", nil, "Authorization", "Bearer "+token)
+}
+
+func mustCode(t *testing.T, r response, code string) {
+	t.Helper()
+	if r.status != 401 {
+		t.Fatalf("status %d, want 401 (%s); body %s", r.status, code, r.body)
+	}
+	m := r.json(t)
+	if m["error"] != code || m["valid"] != false {
+		t.Fatalf("error %v, want %s; body %s", m["error"], code, r.body)
+	}
+	want := `Bearer error="invalid_token", error_description="` + code + `"`
+	if code == "missing_token" {
+		want = `Bearer realm="jwtgate"`
+	}
+	if got := r.header.Get("WWW-Authenticate"); got != want {
+		t.Fatalf("WWW-Authenticate %q, want %q", got, want)
+	}
+	if msg, _ := m["message"].(string); msg == "" {
+		t.Fatalf("no message in %s", r.body)
+	}
+}
+
+func mustOK(t *testing.T, r response) map[string]any {
+	t.Helper()
+	if r.status != 200 {
+		t.Fatalf("status %d, want 200; body %s", r.status, r.body)
+	}
+	m := r.json(t)
+	if m["valid"] != true {
+		t.Fatalf("valid is not true: %s", r.body)
+	}
+	return m
+}
+
+// token mints an RS256 token for project under kid with extra claims.
+func token(priv *rsa.PrivateKey, kid, project string, iat, ttl int64, extra map[string]any) string {
+	c := enginetest.Claims(project, iat, ttl)
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	return enginetest.SignRS256(priv, enginetest.Header(kid), c)
+}
+
+func now() int64 { return time.Now().Unix() }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,478 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr               = ":8080"
+	DefaultAdminAddr          = "127.0.0.1:8081"
+	DefaultUsageFlushInterval = time.Second
+	DefaultReadTimeout        = 5 * time.Second
+	DefaultWriteTimeout       = 5 * time.Second
+	DefaultIdleTimeout        = 60 * time.Second
+	DefaultConcurrency        = 64 * 1024
+	DefaultMaxConnsPerIP      = 0 // unlimited: forward-auth proxies share few IPs
+	// MaxAdminBodyBytes bounds an admin request body (413 beyond it).
+	MaxAdminBodyBytes = 64 << 10
+	// MaxVerifyBodyBytes bounds a body sent to /v1/verify (it is ignored).
+	MaxVerifyBodyBytes = 64 << 10
+	// AdminTokenFileName is the file a generated admin token is written to,
+	// inside Config.DataDir.
+	AdminTokenFileName = "admin-token"
+)
+
+// Config configures a Server. Store is required; every other field has a
+// default.
+type Config struct {
+	// Addr is the verify listener's address (default ":8080"; tests use
+	// "127.0.0.1:0").
+	Addr string
+	// AdminAddr is the admin listener's address (default "127.0.0.1:8081":
+	// loopback, so the admin API is not exposed by accident).
+	AdminAddr string
+	// Store is the key store (the caller opens and closes it).
+	Store engine.KeyStore
+	// DataDir is where a generated admin token is written (file
+	// "admin-token", mode 0600).
+	DataDir string
+	// AdminToken is an explicit admin bearer token; else AdminTokenFile is
+	// read; else a token is read from, or generated into, DataDir.
+	AdminToken     string
+	AdminTokenFile string
+	// EngineOptions configure the Verifier (leeway, max TTL, required
+	// claims, cache sizes, max token bytes, key policy).
+	EngineOptions []engine.Option
+	// ClaimHeaders maps a claim name to a response header set on a 200 from
+	// /v1/verify, e.g. "groupRef" -> "X-Group-Ref".
+	ClaimHeaders map[string]string
+	// Logger receives structured logs; never a token or key material.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// UsageFlushInterval is how often usage (last_used_at, verified_count)
+	// is written to the store. Default 1s.
+	UsageFlushInterval time.Duration
+
+	// Limits. Zero means the default.
+	ReadTimeout   time.Duration // whole request, headers and body (slow clients are cut off)
+	WriteTimeout  time.Duration
+	IdleTimeout   time.Duration // keep-alive idle time
+	Concurrency   int           // simultaneous connections per listener
+	MaxConnsPerIP int           // 0 = unlimited
+	// MaxHeaderBytes bounds the request line and headers (431 beyond it).
+	// Default: the engine's max token size + 8 KiB, at least 16 KiB.
+	MaxHeaderBytes int
+	// ShutdownDelay keeps serving (with /readyz at 503) this long before
+	// the listeners close, so that load balancers notice. Default 0.
+	ShutdownDelay time.Duration
+}
+
+// Invalidator drops cached state about keys; *engine.Verifier satisfies it.
+type Invalidator interface {
+	Invalidate(kid string)
+	InvalidateAll()
+}
+
+// InvalidationSource is implemented by stores that learn of changes made
+// elsewhere (another node); the server calls SetInvalidator right after
+// creating the Verifier.
+type InvalidationSource interface {
+	SetInvalidator(Invalidator)
+}
+
+// HealthReporter is implemented by stores that can report their health. It
+// is shown in the /readyz body ("degraded: <detail>" while the node still
+// verifies from its caches) and as the metric jwtgate_store_healthy.
+type HealthReporter interface {
+	Health() (ok bool, detail string)
+}
+
+// MetricsWriter is implemented by stores with their own metrics: Prometheus
+// text appended to /metrics.
+type MetricsWriter interface {
+	WriteMetrics(w io.Writer)
+}
+
+// Server is a running (or ready to run) jwtgate server. Its methods are safe
+// for concurrent use.
+type Server struct {
+	cfg          Config
+	log          *slog.Logger
+	v            *engine.Verifier
+	store        engine.KeyStore
+	claimHeaders []claimHeader
+	adminHash    [sha256.Size]byte
+	adminToken   string
+	adminPath    string
+
+	verifySrv   *fasthttp.Server
+	adminSrv    *fasthttp.Server
+	ln, adminLn net.Listener
+
+	ready    atomic.Bool
+	draining atomic.Bool
+	started  atomic.Bool
+	stopped  atomic.Bool
+
+	metrics *verifyMetrics
+	admin   adminMetrics
+
+	flushStop chan struct{}
+	flushDone chan struct{}
+	serveWG   sync.WaitGroup
+	shutOnce  sync.Once
+	shutErr   error
+}
+
+type claimHeader struct {
+	claim  string
+	header []byte
+}
+
+// New validates cfg, builds the Verifier over cfg.Store and sets up the admin
+// token. It does not bind anything: call Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.AdminAddr == "" {
+		cfg.AdminAddr = DefaultAdminAddr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.UsageFlushInterval <= 0 {
+		cfg.UsageFlushInterval = DefaultUsageFlushInterval
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	v, err := engine.New(cfg.Store, cfg.EngineOptions...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = max(16<<10, v.MaxTokenBytes()+8<<10)
+	}
+	if cfg.MaxHeaderBytes < v.MaxTokenBytes()+1<<10 {
+		return nil, errors.New("server: MaxHeaderBytes must exceed the max token size by at least 1 KiB")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, v: v, store: cfg.Store, metrics: newVerifyMetrics()}
+	for name, hdr := range cfg.ClaimHeaders {
+		if name == "" || !validHeaderName(hdr) {
+			return nil, errors.New("server: claim header " + name + "=" + hdr + ": need a claim name and a valid HTTP header name")
+		}
+		s.claimHeaders = append(s.claimHeaders, claimHeader{claim: name, header: []byte(hdr)})
+	}
+	if err := s.setupAdminToken(); err != nil {
+		return nil, err
+	}
+	if src, ok := cfg.Store.(InvalidationSource); ok {
+		src.SetInvalidator(v)
+	}
+	s.verifySrv = s.newFastServer("jwtgate-verify", s.VerifyHandler(), MaxVerifyBodyBytes)
+	s.adminSrv = s.newFastServer("jwtgate-admin", s.AdminHandler(), MaxAdminBodyBytes)
+	return s, nil
+}
+
+func validHeaderName(h string) bool {
+	if h == "" || len(h) > 128 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) newFastServer(name string, h fasthttp.RequestHandler, maxBody int) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       h,
+		ErrorHandler:                  s.errorHandler,
+		Name:                          name,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		ReadBufferSize:                s.cfg.MaxHeaderBytes,
+		WriteBufferSize:               4096,
+		MaxRequestBodySize:            maxBody,
+		ReadTimeout:                   s.cfg.ReadTimeout,
+		WriteTimeout:                  s.cfg.WriteTimeout,
+		IdleTimeout:                   s.cfg.IdleTimeout,
+		Concurrency:                   s.cfg.Concurrency,
+		MaxConnsPerIP:                 s.cfg.MaxConnsPerIP,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		TCPKeepalive:                  true,
+		Logger:                        fastLogger{s.log},
+	}
+}
+
+// fastLogger routes fasthttp's own messages to slog (they name connections
+// and errors, never request contents).
+type fastLogger struct{ l *slog.Logger }
+
+func (f fastLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp", "msg", strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+var (
+	errJSONBodyTooLarge = []byte(`{"error":"body_too_large","message":"the request body is larger than the limit"}`)
+	errJSONHeaderLarge  = []byte(`{"error":"header_too_large","message":"the request headers are larger than the limit"}`)
+	errJSONTimeout      = []byte(`{"error":"timeout","message":"the request was not received in time"}`)
+	errJSONBadRequest   = []byte(`{"error":"bad_request","message":"the request could not be parsed as HTTP/1.1"}`)
+)
+
+// errorHandler answers requests that fasthttp could not read.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
+		ctx.SetBody(errJSONBodyTooLarge)
+	case errors.As(err, &small):
+		ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
+		ctx.SetBody(errJSONHeaderLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		ctx.SetStatusCode(fasthttp.StatusRequestTimeout)
+		ctx.SetBody(errJSONTimeout)
+	default:
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetBody(errJSONBadRequest)
+	}
+}
+
+// setupAdminToken picks the admin token: explicit, from a file, or read
+// from / generated into DataDir.
+func (s *Server) setupAdminToken() error {
+	tok := s.cfg.AdminToken
+	switch {
+	case tok != "":
+	case s.cfg.AdminTokenFile != "":
+		b, err := os.ReadFile(s.cfg.AdminTokenFile)
+		if err != nil {
+			return errors.New("server: reading the admin token file: " + err.Error())
+		}
+		tok = strings.TrimSpace(string(b))
+		if tok == "" {
+			return errors.New("server: the admin token file " + s.cfg.AdminTokenFile + " is empty")
+		}
+	default:
+		if s.cfg.DataDir == "" {
+			return errors.New("server: no admin token: set AdminToken, AdminTokenFile or DataDir")
+		}
+		path := filepath.Join(s.cfg.DataDir, AdminTokenFileName)
+		t, err := readOrCreateToken(path)
+		if err != nil {
+			return err
+		}
+		tok, s.adminPath = t, path
+	}
+	if len(tok) < 16 {
+		return errors.New("server: the admin token must be at least 16 characters")
+	}
+	s.adminToken = tok
+	s.adminHash = sha256.Sum256([]byte(tok))
+	return nil
+}
+
+func readOrCreateToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", errors.New("server: the admin token file " + path + " is empty; delete it to generate a new one")
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", errors.New("server: reading the admin token: " + err.Error())
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", errors.New("server: creating the data directory: " + err.Error())
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) { // created concurrently: use it
+			return readOrCreateToken(path)
+		}
+		return "", errors.New("server: writing the admin token: " + err.Error())
+	}
+	_, werr := f.WriteString(tok + "\n")
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(path)
+		return "", errors.New("server: writing the admin token: " + err.Error())
+	}
+	return tok, nil
+}
+
+// Start binds both listeners and serves them in the background, and starts
+// the usage flusher. /readyz answers 200 from here on.
+func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("server: already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return errors.New("server: verify listener: " + err.Error())
+	}
+	aln, err := net.Listen("tcp", s.cfg.AdminAddr)
+	if err != nil {
+		ln.Close()
+		return errors.New("server: admin listener: " + err.Error())
+	}
+	s.ln, s.adminLn = ln, aln
+	s.flushStop, s.flushDone = make(chan struct{}), make(chan struct{})
+	go s.flushLoop()
+	s.serveWG.Add(2)
+	go s.serve(s.verifySrv, ln, "verify")
+	go s.serve(s.adminSrv, aln, "admin")
+	s.ready.Store(true)
+	attrs := []any{"verify_addr", s.Addr(), "admin_addr", s.AdminAddr()}
+	if s.adminPath != "" {
+		attrs = append(attrs, "admin_token_file", s.adminPath)
+	}
+	s.log.Info("jwtgate listening", attrs...)
+	return nil
+}
+
+func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, name string) {
+	defer s.serveWG.Done()
+	if err := srv.Serve(ln); err != nil && !s.stopped.Load() {
+		s.log.Error("listener stopped", "listener", name, "err", err.Error())
+	}
+}
+
+func (s *Server) flushLoop() {
+	defer close(s.flushDone)
+	t := time.NewTicker(s.cfg.UsageFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.flushStop:
+			return
+		case <-t.C:
+			s.flushUsage()
+		}
+	}
+}
+
+func (s *Server) flushUsage() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.v.FlushUsage(ctx); err != nil {
+		s.metrics.flushErrors.Add(1)
+		s.log.Warn("usage flush failed; counts kept for the next flush", "err", err.Error())
+	}
+}
+
+// Addr returns the bound verify address (Config.Addr before Start).
+func (s *Server) Addr() string {
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.cfg.Addr
+}
+
+// AdminAddr returns the bound admin address (Config.AdminAddr before Start).
+func (s *Server) AdminAddr() string {
+	if s.adminLn != nil {
+		return s.adminLn.Addr().String()
+	}
+	return s.cfg.AdminAddr
+}
+
+// AdminToken returns the admin bearer token in force.
+func (s *Server) AdminToken() string { return s.adminToken }
+
+// AdminTokenPath returns the file the admin token was generated into (or
+// read from, in the data directory); "" when it was given explicitly.
+func (s *Server) AdminTokenPath() string { return s.adminPath }
+
+// Verifier returns the server's Verifier.
+func (s *Server) Verifier() *engine.Verifier { return s.v }
+
+// Shutdown turns /readyz to 503, waits ShutdownDelay, stops accepting,
+// waits for in-flight requests to finish (or ctx to end), and flushes usage
+// to the store. The store itself is closed by its owner afterwards.
+// Calling it again returns the first result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() { s.shutErr = s.shutdown(ctx) })
+	return s.shutErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.ready.Store(false)
+	if !s.started.Load() {
+		return nil
+	}
+	s.log.Info("shutting down: draining in-flight requests")
+	if d := s.cfg.ShutdownDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	s.stopped.Store(true)
+	var shutErrs [2]error
+	var wg sync.WaitGroup
+	for i, srv := range []*fasthttp.Server{s.verifySrv, s.adminSrv} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			shutErrs[i] = srv.ShutdownWithContext(ctx)
+		}()
+	}
+	wg.Wait()
+	errs := []error{shutErrs[0], shutErrs[1]}
+	s.serveWG.Wait()
+	close(s.flushStop)
+	<-s.flushDone
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.v.FlushUsage(fctx); err != nil {
+		s.log.Error("final usage flush failed", "err", err.Error())
+		errs = append(errs, err)
+	}
+	s.log.Info("shut down")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,342 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/valyala/fasthttp"
+)
+
+// Prebuilt byte slices for the fixed parts of verify responses.
+var (
+	ctJSON  = []byte("application/json")
+	ctText  = []byte("text/plain; charset=utf-8")
+	hdrAuth = "Authorization"
+
+	hdrProject = []byte("X-Jwt-Project")
+	hdrKID     = []byte("X-Jwt-Kid")
+	hdrSubject = []byte("X-Jwt-Subject")
+	hdrWWWAuth = []byte("WWW-Authenticate")
+	hdrAllow   = []byte("Allow")
+	hdrRetry   = []byte("Retry-After")
+	hdrCache   = []byte("Cache-Control")
+
+	bearerPrefix = []byte("bearer ")
+
+	okPrefix     = []byte(`{"valid":true,"project":"`)
+	okKID        = []byte(`","kid":"`)
+	okSub        = []byte(`","sub":"`)
+	okExp        = []byte(`","exp":`)
+	okExpNoSub   = []byte(`","exp":`)
+	okClaims     = []byte(`,"claims":`)
+	okSuffix     = []byte(`}`)
+	quote        = []byte(`"`)
+	allowVerify  = []byte("GET, POST, HEAD")
+	allowGetHead = []byte("GET, HEAD")
+	retryOne     = []byte("1")
+	jwksCache    = []byte("public, max-age=60")
+
+	bodyUnavailable = []byte(`{"valid":false,"error":"unavailable","message":"the key store is unavailable; try again shortly"}`)
+	bodyNotFound    = []byte(`{"error":"not_found","message":"no such route"}`)
+	bodyMethod      = []byte(`{"error":"method_not_allowed","message":"this route does not accept that method"}`)
+	bodyOK          = []byte("ok\n")
+	bodyReady       = []byte("ready\n")
+	bodyNotReady    = []byte("not ready\n")
+	bodyDraining    = []byte("draining\n")
+	bodyNoProject   = []byte(`{"error":"not_found","message":"no keys are registered for this project"}`)
+	bodyJWKSFail    = []byte(`{"error":"unavailable","message":"the key store is unavailable; try again shortly"}`)
+)
+
+// Per-code 401 bodies and WWW-Authenticate values, built once.
+var (
+	failBody [32][]byte
+	failWWW  [32][]byte
+)
+
+func init() {
+	for _, c := range engine.Codes() {
+		failBody[c] = []byte(`{"valid":false,"error":"` + c.String() + `","message":` + strconv.Quote(c.Message()) + `}`)
+		if c == engine.CodeMissingToken {
+			failWWW[c] = []byte(`Bearer realm="jwtgate"`)
+		} else {
+			failWWW[c] = []byte(`Bearer error="invalid_token", error_description="` + c.String() + `"`)
+		}
+	}
+}
+
+// VerifyHandler returns the verify listener's handler: /v1/verify, the
+// per-project JWKS, /healthz and /readyz. Usable on its own (e.g. over an
+// in-memory listener in benchmarks).
+func (s *Server) VerifyHandler() fasthttp.RequestHandler { return s.handleVerifyListener }
+
+func (s *Server) handleVerifyListener(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch string(path) {
+	case "/v1/verify":
+		if !ctx.IsGet() && !ctx.IsPost() && !ctx.IsHead() {
+			methodNotAllowed(ctx, allowVerify)
+			return
+		}
+		s.verify(ctx)
+		return
+	case "/healthz":
+		if !getOrHead(ctx) {
+			return
+		}
+		ctx.Response.Header.SetContentTypeBytes(ctText)
+		ctx.SetBody(bodyOK)
+		return
+	case "/readyz":
+		if !getOrHead(ctx) {
+			return
+		}
+		s.readyz(ctx)
+		return
+	}
+	if project, ok := jwksProject(path); ok {
+		if !getOrHead(ctx) {
+			return
+		}
+		s.jwks(ctx, project)
+		return
+	}
+	notFound(ctx)
+}
+
+func getOrHead(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
+		return true
+	}
+	methodNotAllowed(ctx, allowGetHead)
+	return false
+}
+
+func methodNotAllowed(ctx *fasthttp.RequestCtx, allow []byte) {
+	ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+	ctx.Response.Header.SetBytesKV(hdrAllow, allow)
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.SetBody(bodyMethod)
+}
+
+func notFound(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusNotFound)
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.SetBody(bodyNotFound)
+}
+
+// bearerToken extracts the token from the request's Authorization header.
+// It returns the code to answer with when there is no usable token.
+func bearerToken(h *fasthttp.RequestHeader, maxBytes int) ([]byte, engine.Code) {
+	all := h.PeekAll(hdrAuth)
+	switch len(all) {
+	case 0:
+		return nil, engine.CodeMissingToken
+	case 1:
+	default:
+		return nil, engine.CodeMalformed // more than one Authorization header
+	}
+	v := all[0]
+	if len(v) == 0 {
+		return nil, engine.CodeMissingToken
+	}
+	if len(v) > maxBytes {
+		return nil, engine.CodeTokenTooLarge
+	}
+	if len(v) < len(bearerPrefix) {
+		if len(v) == len(bearerPrefix)-1 && asciiEqualFold(v, bearerPrefix[:len(bearerPrefix)-1]) {
+			return nil, engine.CodeMissingToken // "Bearer" and nothing
+		}
+		return nil, engine.CodeMalformed
+	}
+	if !asciiEqualFold(v[:len(bearerPrefix)], bearerPrefix) {
+		return nil, engine.CodeMalformed
+	}
+	tok := v[len(bearerPrefix):]
+	if len(tok) == 0 {
+		return nil, engine.CodeMissingToken
+	}
+	return tok, engine.CodeOK
+}
+
+// asciiEqualFold compares b to lower (already lower-case ASCII) ignoring
+// ASCII case.
+func asciiEqualFold(b, lower []byte) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// verify is the hot path. It allocates nothing on its 200 and 401 paths.
+func (s *Server) verify(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	token, code := bearerToken(&ctx.Request.Header, s.v.MaxTokenBytes())
+	var err error
+	c := engine.AcquireClaims()
+	if code == engine.CodeOK {
+		project := ctx.QueryArgs().Peek("project")
+		err = s.v.VerifyForProject(token, project, c)
+		if err == engine.ErrUnavailable {
+			engine.ReleaseClaims(c)
+			s.metrics.observe(ctx.ConnID(), resultUnavailable, time.Since(start))
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.Response.Header.SetContentTypeBytes(ctJSON)
+			ctx.Response.Header.SetBytesKV(hdrRetry, retryOne)
+			ctx.SetBody(bodyUnavailable)
+			return
+		}
+		code = engine.CodeOf(err)
+	}
+	if code != engine.CodeOK {
+		engine.ReleaseClaims(c)
+		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+		ctx.Response.Header.SetContentTypeBytes(ctJSON)
+		ctx.Response.Header.SetBytesKV(hdrWWWAuth, failWWW[code])
+		ctx.SetBody(failBody[code])
+		s.metrics.observe(ctx.ConnID(), int(code), time.Since(start))
+		return
+	}
+	s.writeValid(ctx, c)
+	engine.ReleaseClaims(c)
+	s.metrics.observe(ctx.ConnID(), int(engine.CodeOK), time.Since(start))
+}
+
+func (s *Server) writeValid(ctx *fasthttp.RequestCtx, c *engine.Claims) {
+	resp := &ctx.Response
+	resp.SetStatusCode(fasthttp.StatusOK)
+	resp.Header.SetContentTypeBytes(ctJSON)
+	resp.Header.SetBytesK(hdrProject, c.Project)
+	resp.Header.SetBytesK(hdrKID, c.KID)
+	sub := c.Subject()
+	if sub != nil && headerSafe(sub) {
+		resp.Header.SetBytesKV(hdrSubject, sub)
+	}
+	for i := range s.claimHeaders {
+		ch := &s.claimHeaders[i]
+		if v, ok := claimHeaderValue(c, ch.claim); ok {
+			resp.Header.SetBytesKV(ch.header, v)
+		}
+	}
+	resp.ResetBody()
+	resp.AppendBody(okPrefix)
+	resp.AppendBodyString(c.Project)
+	resp.AppendBody(okKID)
+	resp.AppendBodyString(c.KID)
+	if raw, ok := c.Raw("sub"); ok && sub != nil {
+		resp.AppendBody(okSub)
+		resp.AppendBody(raw) // still escaped JSON string content
+		resp.AppendBody(okExp)
+	} else {
+		resp.AppendBody(okExpNoSub)
+	}
+	var nb [24]byte
+	resp.AppendBody(strconv.AppendInt(nb[:0], c.Expires, 10))
+	resp.AppendBody(okClaims)
+	resp.AppendBody(c.Payload())
+	resp.AppendBody(okSuffix)
+}
+
+// claimHeaderValue returns the header value for a mapped claim: a string
+// claim's unescaped value, or a number/bool's JSON text; objects, arrays,
+// null and values unsafe in a header are skipped.
+func claimHeaderValue(c *engine.Claims, name string) ([]byte, bool) {
+	raw, ok := c.Raw(name)
+	if !ok || len(raw) == 0 {
+		return nil, false
+	}
+	if v, ok := c.String(name); ok {
+		if len(v) == 0 || !headerSafe(v) {
+			return nil, false
+		}
+		return v, true
+	}
+	switch raw[0] {
+	case '{', '[', 'n':
+		return nil, false
+	}
+	return raw, headerSafe(raw)
+}
+
+// headerSafe reports whether b can go in a header value unchanged: no
+// control characters (CR, LF, NUL...) and no DEL.
+func headerSafe(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentTypeBytes(ctText)
+	switch {
+	case s.draining.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBody(bodyDraining)
+		return
+	case !s.ready.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBody(bodyNotReady)
+		return
+	}
+	if hr, ok := s.store.(HealthReporter); ok {
+		if ok, detail := hr.Health(); !ok {
+			ctx.SetBodyString("degraded: " + detail + "\n")
+			return
+		}
+	}
+	ctx.SetBody(bodyReady)
+}
+
+// jwksProject extracts {project} from /v1/projects/{project}/jwks.json.
+func jwksProject(path []byte) (string, bool) {
+	const pre, suf = "/v1/projects/", "/jwks.json"
+	if len(path) <= len(pre)+len(suf) || string(path[:len(pre)]) != pre || string(path[len(path)-len(suf):]) != suf {
+		return "", false
+	}
+	p := string(path[len(pre) : len(path)-len(suf)])
+	return p, engine.ValidProject(p)
+}
+
+type jwkSet struct {
+	Keys []engine.JWK `json:"keys"`
+}
+
+func (s *Server) jwks(ctx *fasthttp.RequestCtx, project string) {
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := s.v.ListKeys(rctx, project)
+	if err != nil {
+		s.log.Error("jwks: listing keys failed", "project", project, "err", err.Error())
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBody(bodyJWKSFail)
+		return
+	}
+	if len(keys) == 0 {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetBody(bodyNoProject)
+		return
+	}
+	set := jwkSet{Keys: make([]engine.JWK, 0, len(keys))}
+	for _, k := range keys {
+		if k.Status == engine.StatusActive && k.Public != nil {
+			set.Keys = append(set.Keys, engine.JWKOf(k.Public, k.KID))
+		}
+	}
+	b, _ := json.Marshal(set)
+	ctx.Response.Header.SetBytesKV(hdrCache, jwksCache)
+	ctx.SetBody(b)
+}
