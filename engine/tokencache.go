@@ -2,13 +2,16 @@ package engine
 
 import (
 	"hash/maphash"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 )
 
 // tokenEntry is a token that verified. Only exp can make it invalid later
 // (nbf and iat only become easier to meet as time passes), so a hit checks
-// exp and that its key entry has not been revoked.
+// exp and that its key entry has not been revoked. Immutable once published.
 type tokenEntry struct {
+	hash     uint64
 	token    []byte // the whole token: a hit compares every byte
 	key      *keyEntry
 	payload  []byte
@@ -17,26 +20,31 @@ type tokenEntry struct {
 	hasSub   bool
 	exp, iat int64 // floors
 	nbf      int64
-	expCeil  int64
 }
+
+// tokenProbe is how many slots a token may occupy from its home slot.
+const tokenProbe = 8
 
 type tokenShard struct {
-	mu     sync.Mutex
-	m      map[uint64]*tokenEntry
-	ring   []uint64 // insertion order, for FIFO eviction
-	next   int
-	hits   uint64
-	misses uint64
-	_      [64]byte
+	mu    sync.Mutex // writers only; readers are lock-free
+	slots []atomic.Pointer[tokenEntry]
+	mask  uint64
+	clock uint64 // victim choice when a probe window is full
+	size  int
+	_     [64]byte
 }
 
-// tokenCache is a sharded, bounded map from the whole token to its verified
-// result. It is keyed by a seeded hash and confirmed by comparing the whole
-// token, so no other token can ever hit an entry.
+// tokenCache is a bounded, sharded table from the whole token to its
+// verified result. Lookups take no lock and write no shared memory, so the
+// cached path scales with cores; inserts and purges lock one shard. Entries
+// are found by a seeded hash and confirmed by comparing the whole token, so
+// no other token can ever hit an entry.
 type tokenCache struct {
 	shards []tokenShard
 	mask   uint64
 	seed   maphash.Seed
+	hits   [usageStripes]paddedCounter
+	misses [usageStripes]paddedCounter
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -44,14 +52,17 @@ func newTokenCache(size int) *tokenCache {
 		return nil
 	}
 	n := 1
-	for n < 64 && n*16 < size {
+	for n < 64 && n*64 < size {
 		n <<= 1
 	}
-	per := max((size+n-1)/n, 1)
+	per := 1
+	for per*n < size {
+		per <<= 1
+	}
 	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = make(map[uint64]*tokenEntry, per)
-		c.shards[i].ring = make([]uint64, per)
+		c.shards[i].slots = make([]atomic.Pointer[tokenEntry], per)
+		c.shards[i].mask = uint64(per - 1)
 	}
 	return c
 }
@@ -59,50 +70,66 @@ func newTokenCache(size int) *tokenCache {
 func (c *tokenCache) get(token []byte) (*tokenEntry, uint64) {
 	h := maphash.Bytes(c.seed, token)
 	sh := &c.shards[h&c.mask]
-	sh.mu.Lock()
-	e := sh.m[h]
-	if e != nil && string(e.token) == string(token) {
-		sh.hits++
-		sh.mu.Unlock()
-		return e, h
+	home := h >> 32
+	for i := uint64(0); i < tokenProbe; i++ {
+		e := sh.slots[(home+i)&sh.mask].Load()
+		if e != nil && e.hash == h && string(e.token) == string(token) {
+			c.hits[rand.Uint32()&(usageStripes-1)].n.Add(1)
+			return e, h
+		}
 	}
-	sh.misses++
-	sh.mu.Unlock()
+	c.misses[rand.Uint32()&(usageStripes-1)].n.Add(1)
 	return nil, h
 }
 
 func (c *tokenCache) put(h uint64, e *tokenEntry) {
+	e.hash = h
 	sh := &c.shards[h&c.mask]
+	home := h >> 32
 	sh.mu.Lock()
-	if _, ok := sh.m[h]; !ok {
-		if old := sh.ring[sh.next]; old != 0 {
-			delete(sh.m, old)
+	defer sh.mu.Unlock()
+	free := -1
+	for i := uint64(0); i < tokenProbe; i++ {
+		idx := (home + i) & sh.mask
+		old := sh.slots[idx].Load()
+		if old != nil && old.hash == h {
+			sh.slots[idx].Store(e)
+			return
 		}
-		sh.ring[sh.next] = h
-		sh.next = (sh.next + 1) % len(sh.ring)
+		if old == nil && free < 0 {
+			free = int(idx)
+		}
 	}
-	sh.m[h] = e
-	sh.mu.Unlock()
+	if free < 0 {
+		sh.clock++
+		free = int((home + sh.clock%tokenProbe) & sh.mask)
+	} else {
+		sh.size++
+	}
+	sh.slots[free].Store(e)
 }
 
 func (c *tokenCache) purge() {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		clear(sh.m)
-		clear(sh.ring)
-		sh.next = 0
+		for j := range sh.slots {
+			sh.slots[j].Store(nil)
+		}
+		sh.size = 0
 		sh.mu.Unlock()
 	}
 }
 
 func (c *tokenCache) stats(s *CacheStats) {
+	for i := range c.hits {
+		s.TokenHits += c.hits[i].n.Load()
+		s.TokenMisses += c.misses[i].n.Load()
+	}
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		s.TokenHits += sh.hits
-		s.TokenMisses += sh.misses
-		s.TokenSize += len(sh.m)
+		s.TokenSize += sh.size
 		sh.mu.Unlock()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -134,7 +135,7 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 					c.subBuf = c.subject
 				}
 			}
-			e.key.used(nowSec, uint(th>>40))
+			e.key.used(nowSec, uint(rand.Uint32()))
 			return nil
 		}
 	}
@@ -181,34 +182,35 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if err != nil {
 		return ErrMalformed
 	}
-	top := st.hp.top
 
 	// Rule 2: algorithm and header parameters.
-	m, ok := findMember(hdr, top, "alg")
-	if !ok || m.kind != kindString || string(stringValue(hdr, m, st.buf)) != "RS256" {
+	var hf headerFields
+	hf.scan(hdr, st.hp.top)
+	m := hf.alg
+	if !hf.has(fAlg) || m.kind != kindString || string(stringValue(hdr, m, st.buf)) != "RS256" {
 		return ErrUnsupportedAlgorithm
 	}
-	if _, ok := findMember(hdr, top, "crit"); ok {
+	if hf.has(fCrit) {
 		return ErrUnsupportedHeader
 	}
-	if m, ok := findMember(hdr, top, "typ"); ok {
-		if m.kind != kindString {
+	if hf.has(fTyp) {
+		if hf.typ.kind != kindString {
 			return ErrUnsupportedHeader
 		}
-		typ := stringValue(hdr, m, st.buf)
+		typ := stringValue(hdr, hf.typ, st.buf)
 		if !bytes.EqualFold(typ, []byte("JWT")) && !bytes.EqualFold(typ, []byte("application/jwt")) {
 			return ErrUnsupportedHeader
 		}
 	}
-	if _, ok := findMember(hdr, top, "cty"); ok {
+	if hf.has(fCty) {
 		return ErrUnsupportedHeader
 	}
 
 	// Rule 3: the key.
-	m, ok = findMember(hdr, top, "kid")
-	if !ok {
+	if !hf.has(fKid) {
 		return ErrMissingKID
 	}
+	m = hf.kid
 	if m.kind != kindString {
 		return ErrMalformed
 	}
@@ -232,36 +234,31 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 
 	// Rule 4: claims.
 	pl, pm := c.payload, c.members
-	expM, hasExp := findMember(pl, pm, "exp")
-	iatM, hasIat := findMember(pl, pm, "iat")
-	if !hasExp || !hasIat {
+	var pf payloadFields
+	pf.scan(pl, pm)
+	if !pf.has(fExp) || !pf.has(fIat) {
 		return ErrMissingClaim
 	}
-	expF, expC, ok1 := numericDate(pl, expM)
-	iatF, iatC, ok2 := numericDate(pl, iatM)
+	expF, expC, ok1 := numericDate(pl, pf.exp)
+	iatF, iatC, ok2 := numericDate(pl, pf.iat)
 	if !ok1 || !ok2 {
 		return ErrMalformed
 	}
 	var nbfC int64
-	nbfM, hasNbf := findMember(pl, pm, "nbf")
+	hasNbf := pf.has(fNbf)
 	if hasNbf {
 		var ok bool
-		if _, nbfC, ok = numericDate(pl, nbfM); !ok {
+		if _, nbfC, ok = numericDate(pl, pf.nbf); !ok {
 			return ErrMalformed
 		}
 	}
-	audM, hasAud := findMember(pl, pm, "aud")
+	audM, hasAud := pf.aud, pf.has(fAud)
 	if hasAud && !validAudience(pl, audM) {
 		return ErrMalformed
 	}
-	subM, hasSub := findMember(pl, pm, "sub")
-	if hasSub && subM.kind != kindString {
+	subM, hasSub := pf.sub, pf.has(fSub)
+	if pf.nonString {
 		return ErrMalformed
-	}
-	for _, name := range [...]string{"iss", "jti"} {
-		if m, ok := findMember(pl, pm, name); ok && m.kind != kindString {
-			return ErrMalformed
-		}
 	}
 	leeway := v.cfg.leeway
 	if expF <= nowSec-leeway {
@@ -313,7 +310,7 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 			c.subBuf = c.subject
 		}
 	}
-	ke.used(nowSec, uint(token[len(token)-1]))
+	ke.used(nowSec, uint(rand.Uint32()))
 	if v.tokens != nil {
 		v.tokens.put(th, &tokenEntry{
 			token:   bytes.Clone(token),
@@ -602,4 +599,93 @@ func (v *Verifier) FlushUsage(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// Field bits of the registered header parameters and claims.
+const (
+	fAlg = 1 << iota
+	fCrit
+	fTyp
+	fCty
+	fKid
+	fExp
+	fIat
+	fNbf
+	fAud
+	fSub
+)
+
+// headerFields holds the header parameters the rules read, found in one
+// pass over the members.
+type headerFields struct {
+	found         uint32
+	alg, typ, kid member
+}
+
+func (f *headerFields) has(bit uint32) bool { return f.found&bit != 0 }
+
+func (f *headerFields) scan(doc []byte, top []member) {
+	var buf [64]byte
+	for _, m := range top {
+		switch string(memberName(doc, m, buf[:0])) {
+		case "alg":
+			f.found |= fAlg
+			f.alg = m
+		case "crit":
+			f.found |= fCrit
+		case "typ":
+			f.found |= fTyp
+			f.typ = m
+		case "cty":
+			f.found |= fCty
+		case "kid":
+			f.found |= fKid
+			f.kid = m
+		}
+	}
+}
+
+// payloadFields holds the registered claims the rules read, found in one
+// pass; nonString is set when sub, iss or jti is present but not a string.
+type payloadFields struct {
+	found                   uint32
+	exp, iat, nbf, aud, sub member
+	nonString               bool
+}
+
+func (f *payloadFields) has(bit uint32) bool { return f.found&bit != 0 }
+
+func (f *payloadFields) scan(doc []byte, top []member) {
+	var buf [64]byte
+	for _, m := range top {
+		switch string(memberName(doc, m, buf[:0])) {
+		case "exp":
+			f.found |= fExp
+			f.exp = m
+		case "iat":
+			f.found |= fIat
+			f.iat = m
+		case "nbf":
+			f.found |= fNbf
+			f.nbf = m
+		case "aud":
+			f.found |= fAud
+			f.aud = m
+		case "sub":
+			f.found |= fSub
+			f.sub = m
+			f.nonString = f.nonString || m.kind != kindString
+		case "iss", "jti":
+			f.nonString = f.nonString || m.kind != kindString
+		}
+	}
+}
+
+// memberName returns a member's unescaped name (in buf when escaped).
+func memberName(doc []byte, m member, buf []byte) []byte {
+	raw := doc[m.nameStart:m.nameEnd]
+	if !m.nameEsc {
+		return raw
+	}
+	return appendUnescaped(buf, raw)
 }
