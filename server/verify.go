@@ -161,6 +161,18 @@ func bearerToken(h *fasthttp.RequestHeader, maxBytes int) ([]byte, engine.Code) 
 	return tok, engine.CodeOK
 }
 
+// codeOf is engine.CodeOf without its errors.As, which allocates: the
+// verifier returns its sentinels unwrapped.
+func codeOf(err error) engine.Code {
+	if err == nil {
+		return engine.CodeOK
+	}
+	if e, ok := err.(*engine.Error); ok {
+		return e.Code
+	}
+	return engine.CodeOf(err)
+}
+
 // asciiEqualFold compares b to lower (already lower-case ASCII) ignoring
 // ASCII case.
 func asciiEqualFold(b, lower []byte) bool {
@@ -196,7 +208,7 @@ func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 			ctx.SetBody(bodyUnavailable)
 			return
 		}
-		code = engine.CodeOf(err)
+		code = codeOf(err)
 	}
 	if code != engine.CodeOK {
 		engine.ReleaseClaims(c)

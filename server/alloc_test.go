@@ -1,0 +1,142 @@
+//go:build !race
+
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/valyala/fasthttp"
+)
+
+// newHandlerServer builds a Server (not started) with one key k1 in myapp.
+func newHandlerServer(t testing.TB, opts ...engine.Option) *Server {
+	t.Helper()
+	store := engine.NewMemoryStore()
+	s, err := New(Config{
+		Store: store, AdminToken: testAdminToken, EngineOptions: opts,
+		ClaimHeaders: map[string]string{"groupRef": "X-Group-Ref", "consumerRef": "X-Consumer-Ref"},
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := enginetest.Key("rsa2048-a")
+	if _, err := s.Verifier().AddKey(context.Background(), &engine.Key{KID: "k1", Project: "myapp", Public: &a.PublicKey}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func verifyCtx(tok string, query string) *fasthttp.RequestCtx {
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/v1/verify" + query)
+	if tok != "" {
+		ctx.Request.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return ctx
+}
+
+func TestVerifyHandlerAllocs(t *testing.T) {
+	a := enginetest.Key("rsa2048-a")
+	n := now()
+	ok := token(a, "k1", "myapp", n, 300, map[string]any{"groupRef": "g1", "consumerRef": "c1"})
+	cases := []struct {
+		name   string
+		opts   []engine.Option
+		tok    string
+		query  string
+		status int
+	}{
+		{"200/token-cache-on", nil, ok, "", 200},
+		{"200/token-cache-off", []engine.Option{engine.WithTokenCacheSize(0)}, ok, "", 200},
+		{"200/project-query", []engine.Option{engine.WithTokenCacheSize(0)}, ok, "?project=myapp", 200},
+		{"401/expired", nil, token(a, "k1", "myapp", n-1000, 300, nil), "", 401},
+		{"401/unknown-kid", nil, token(a, "nope", "myapp", n, 300, nil), "", 401},
+		{"401/invalid-signature", nil, token(enginetest.Key("rsa2048-b"), "k1", "myapp", n, 300, nil), "", 401},
+		{"401/missing-token", nil, "", "", 401},
+		{"401/malformed", nil, strings.Repeat("x", 100), "", 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newHandlerServer(t, tc.opts...)
+			h := s.VerifyHandler()
+			ctx := verifyCtx(tc.tok, tc.query)
+			for range 3 { // warm caches and pools
+				ctx.Response.Reset()
+				h(ctx)
+			}
+			if ctx.Response.StatusCode() != tc.status {
+				t.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), tc.status, ctx.Response.Body())
+			}
+			allocs := testing.AllocsPerRun(500, func() {
+				ctx.Response.Reset()
+				h(ctx)
+			})
+			// The handler adds no allocation to the engine's own: the
+			// engine's cold path (an RSA verification) may allocate its
+			// digest (engine/allocs_test.go allows one); everything else is 0.
+			c := engine.AcquireClaims()
+			defer engine.ReleaseClaims(c)
+			tok := []byte(tc.tok)
+			project := []byte(strings.TrimPrefix(tc.query, "?project="))
+			engineAllocs := testing.AllocsPerRun(500, func() { _ = s.Verifier().VerifyForProject(tok, project, c) })
+			if allocs != engineAllocs {
+				t.Fatalf("handler: %v allocations per request; the engine alone: %v; want the handler to add none", allocs, engineAllocs)
+			}
+			if allocs > 1 {
+				t.Fatalf("%v allocations per request", allocs)
+			}
+			t.Logf("%v allocs/request (engine alone %v)", allocs, engineAllocs)
+		})
+	}
+}
+
+func BenchmarkVerifyHandler(b *testing.B) {
+	a := enginetest.Key("rsa2048-a")
+	n := now()
+	ok := token(a, "k1", "myapp", n, 300, map[string]any{"groupRef": "g1", "consumerRef": "c1"})
+	for _, bc := range []struct {
+		name string
+		opts []engine.Option
+		tok  string
+	}{
+		{"path=token-cache-hit", nil, ok},
+		{"path=cold", []engine.Option{engine.WithTokenCacheSize(0)}, ok},
+		{"path=expired", nil, token(a, "k1", "myapp", n-1000, 300, nil)},
+		{"path=unknown-kid", nil, token(a, "nope", "myapp", n, 300, nil)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := newHandlerServer(b, bc.opts...)
+			h := s.VerifyHandler()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := verifyCtx(bc.tok, "")
+				for pb.Next() {
+					ctx.Response.Reset()
+					h(ctx)
+				}
+			})
+		})
+	}
+}
+
+// bareHandler is the baseline: a fasthttp handler answering 200.
+func bareHandler(ctx *fasthttp.RequestCtx) { ctx.SetBody(bodyOK) }
+
+func BenchmarkBareHandler(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := verifyCtx("x", "")
+		for pb.Next() {
+			ctx.Response.Reset()
+			bareHandler(ctx)
+		}
+	})
+}
