@@ -1,0 +1,653 @@
+// Package pgstore is a PostgreSQL key registry for jwtgate: one registry
+// shared by many jwtgate nodes.
+//
+// A Store implements engine.KeyStore and engine.UsageRecorder over a pgx
+// connection pool:
+//
+//	st, err := pgstore.Open(ctx, "postgres://jwtgate@db/jwtgate")
+//	defer st.Close()
+//	v, err := engine.New(st)
+//	st.SetInvalidator(v)
+//
+// Open creates and migrates the schema itself (versioned in
+// jwtgate_schema_migrations; nodes starting at once serialise on an advisory
+// lock). Nothing is loaded at start: the Verifier's LRU fills on demand with
+// lookups by primary key, so a registry of millions of keys costs nothing
+// until they are used.
+//
+// # Change propagation
+//
+// Every change is committed before the method returns, and a trigger
+// announces the changed kid on the LISTEN/NOTIFY channel "jwtgate_keys" in
+// the same transaction (so also changes made by hand with psql). Each Store
+// keeps one dedicated connection that LISTENs on the channel and calls the
+// Invalidator (the Verifier) for every kid announced, dropping the key and
+// the tokens it verified from the caches.
+//
+// When that connection is lost the Store keeps serving from the caches,
+// reports itself unhealthy (Health, WriteMetrics) and reconnects with
+// exponential backoff and full jitter (100 ms up to 5 s). Once it listens
+// again it calls InvalidateAll, because it cannot know what it missed. The
+// staleness this allows is bounded as follows: a change whose notification
+// arrived before the loss was applied at once; a change committed while
+// disconnected (or whose notification was still in flight when the
+// connection broke) is applied at the latest when the connection is back.
+// With WithMaxStale(d) the Store also calls InvalidateAll every d while it
+// stays disconnected, so that keys are re-read from the database; when the
+// database itself is unreachable those lookups fail and the node answers
+// 503 for keys not cached since — fail closed instead of stale.
+package pgstore
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jwtgate/jwtgate/engine"
+)
+
+// Invalidator is what the Store tells about changes made elsewhere;
+// *engine.Verifier implements it.
+type Invalidator interface {
+	Invalidate(kid string)
+	InvalidateAll()
+}
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	log          *slog.Logger
+	maxStale     time.Duration
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	heartbeat    time.Duration
+	appName      string
+	maxConns     int32
+	noListener   bool
+	queryTimeout time.Duration
+}
+
+// WithLogger sets the logger for connection events (never keys or tokens).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithMaxStale bounds how long cached keys are trusted while the change
+// listener is disconnected: every d, the caches are dropped so that keys
+// are re-read (and, when the database is unreachable, refused with 503).
+// 0 (the default) keeps verifying with the caches until the connection is
+// back.
+func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale = d } }
+
+// WithReconnectBackoff sets the listener's reconnection backoff bounds
+// (defaults 100 ms and 5 s; each wait is drawn uniformly below the current
+// bound, which doubles per failed attempt).
+func WithReconnectBackoff(min, max time.Duration) Option {
+	return func(c *config) { c.backoffMin, c.backoffMax = min, max }
+}
+
+// WithHeartbeat sets how often the idle listener connection is checked with
+// a query, to notice a silently dead connection (default 5 s).
+func WithHeartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
+
+// WithApplicationName sets application_name on the pool's connections; the
+// listener's is the same with "-listener" appended. Default "jwtgate", or
+// the DSN's application_name.
+func WithApplicationName(name string) Option { return func(c *config) { c.appName = name } }
+
+// WithMaxConns bounds the connection pool (default: pgxpool's, max(4, CPUs)).
+func WithMaxConns(n int32) Option { return func(c *config) { c.maxConns = n } }
+
+// WithoutListener opens a Store that does not listen for changes (tools and
+// one-shot commands).
+func WithoutListener() Option { return func(c *config) { c.noListener = true } }
+
+// Store is a PostgreSQL KeyStore. Safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	cfg  config
+	log  *slog.Logger
+
+	inv atomic.Pointer[invHolder]
+
+	cancel  context.CancelFunc
+	done    chan struct{}
+	closeMu sync.Once
+
+	// listener state
+	connected     atomic.Bool
+	listenerPID   atomic.Uint32
+	everConnected atomic.Bool
+	reconnects    atomic.Uint64
+	notifications atomic.Uint64
+	invalidateAll atomic.Uint64
+	stateMu       sync.Mutex
+	downSince     time.Time // zero while connected
+	lastErr       string
+	readyCh       chan struct{} // closed when the listener first listens
+	readyOnce     sync.Once
+}
+
+type invHolder struct{ inv Invalidator }
+
+// dsnOptions are query parameters of a postgres:// URL that configure the
+// Store rather than the connection; they are removed before connecting.
+var dsnOptions = map[string]func(*config, string) error{
+	"jwtgate_max_stale": func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("jwtgate_max_stale=%q: want a duration such as 30s", v)
+		}
+		c.maxStale = d
+		return nil
+	},
+}
+
+// Open connects to PostgreSQL, migrates the schema and starts the change
+// listener. The DSN is a postgres:// URL or keyword/value string as pgx
+// accepts; a URL may also carry jwtgate_max_stale=<duration> (WithMaxStale).
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	cfg := config{
+		log: slog.New(slog.DiscardHandler), backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
+		heartbeat: 5 * time.Second, queryTimeout: 5 * time.Second,
+	}
+	dsn, err := stripOptions(dsn, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: bad DSN: %s", redactErr(err))
+	}
+	if cfg.appName == "" {
+		cfg.appName = pcfg.ConnConfig.RuntimeParams["application_name"]
+	}
+	if cfg.appName == "" {
+		cfg.appName = "jwtgate"
+	}
+	pcfg.ConnConfig.RuntimeParams["application_name"] = cfg.appName
+	if cfg.maxConns > 0 {
+		pcfg.MaxConns = cfg.maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %s", redactErr(err))
+	}
+	if _, err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: %s", redactErr(err))
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	s := &Store{pool: pool, cfg: cfg, log: cfg.log, cancel: cancel, done: make(chan struct{}), readyCh: make(chan struct{})}
+	s.downSince = time.Now()
+	if cfg.noListener {
+		close(s.done)
+		return s, nil
+	}
+	lcfg := pcfg.ConnConfig.Copy()
+	lcfg.RuntimeParams["application_name"] = cfg.appName + "-listener"
+	go s.listen(lctx, lcfg)
+	// Start listening before serving so that a fresh node misses nothing;
+	// a database that is up but slow is not a reason to refuse to start.
+	select {
+	case <-s.readyCh:
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		s.log.Warn("postgres store: change listener not connected yet; continuing")
+	}
+	return s, nil
+}
+
+func stripOptions(dsn string, cfg *config) (string, error) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn, nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", errors.New("postgres store: the DSN is not a valid URL")
+	}
+	q := u.Query()
+	changed := false
+	for name, apply := range dsnOptions {
+		if q.Has(name) {
+			if err := apply(cfg, q.Get(name)); err != nil {
+				return "", fmt.Errorf("postgres store: %w", err)
+			}
+			q.Del(name)
+			changed = true
+		}
+	}
+	if !changed {
+		return dsn, nil
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// redactErr returns err's message; pgx already leaves passwords out of its
+// connection errors.
+func redactErr(err error) string { return err.Error() }
+
+// Close stops the listener and closes the pool.
+func (s *Store) Close() error {
+	s.closeMu.Do(func() {
+		s.cancel()
+		<-s.done
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Pool returns the connection pool (for tools and tests).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// SetInvalidator sets who is told about changes made elsewhere (the server
+// calls it with the Verifier right after creating it). It also drops
+// whatever the Invalidator cached before, which the listener may not have
+// covered.
+func (s *Store) SetInvalidator(inv Invalidator) {
+	if inv == nil {
+		s.inv.Store(nil)
+		return
+	}
+	s.inv.Store(&invHolder{inv})
+	inv.InvalidateAll()
+}
+
+func (s *Store) invalidator() Invalidator {
+	if h := s.inv.Load(); h != nil {
+		return h.inv
+	}
+	return nil
+}
+
+const keyColumns = "kid, project, label, status, public_key, created_at, updated_at, last_used_at, verified_count"
+
+func scanKey(row pgx.Row) (*engine.Key, error) {
+	var (
+		k       engine.Key
+		status  string
+		der     []byte
+		last    *time.Time
+		counted int64
+	)
+	if err := row.Scan(&k.KID, &k.Project, &k.Label, &status, &der, &k.CreatedAt, &k.UpdatedAt, &last, &counted); err != nil {
+		return nil, err
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: key %q: stored public key is corrupt: %w", k.KID, err)
+	}
+	rk, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("postgres store: key %q: stored public key is not RSA", k.KID)
+	}
+	k.Public = rk
+	k.Status = engine.KeyStatus(status)
+	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
+	if last != nil {
+		k.LastUsedAt = last.UTC()
+	}
+	if counted > 0 {
+		k.VerifiedCount = uint64(counted)
+	}
+	return &k, nil
+}
+
+// Get implements engine.KeyStore: one lookup by primary key.
+func (s *Store) Get(ctx context.Context, kid string) (*engine.Key, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, "SELECT "+keyColumns+" FROM jwtgate_keys WHERE kid = $1", kid))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, engine.ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, wrap("get key", err)
+	}
+	return k, nil
+}
+
+// Create implements engine.KeyStore. The kid is unique across projects: of
+// concurrent creations of one kid, on any nodes, exactly one succeeds and
+// the others get engine.ErrKIDTaken.
+func (s *Store) Create(ctx context.Context, k *engine.Key) error {
+	if k == nil || k.Public == nil {
+		return errors.New("postgres store: no key")
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		return fmt.Errorf("postgres store: encode public key: %w", err)
+	}
+	var last *time.Time
+	if !k.LastUsedAt.IsZero() {
+		t := k.LastUsedAt.UTC()
+		last = &t
+	}
+	status := k.Status
+	if status == "" {
+		status = engine.StatusActive
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO jwtgate_keys (`+keyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		k.KID, k.Project, k.Label, string(status), der, k.CreatedAt.UTC(), k.UpdatedAt.UTC(), last, clampCount(k.VerifiedCount))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+		return engine.ErrKIDTaken
+	}
+	if err != nil {
+		return wrap("create key", err)
+	}
+	return nil
+}
+
+func clampCount(n uint64) int64 {
+	if n > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(n)
+}
+
+// Update implements engine.KeyStore.
+func (s *Store) Update(ctx context.Context, project, kid string, u engine.KeyUpdate, now time.Time) (*engine.Key, error) {
+	var label, status *string
+	if u.Label != nil {
+		label = u.Label
+	}
+	if u.Status != nil {
+		st := string(*u.Status)
+		status = &st
+	}
+	k, err := scanKey(s.pool.QueryRow(ctx, `UPDATE jwtgate_keys
+		SET label = coalesce($3, label), status = coalesce($4, status), updated_at = $5
+		WHERE kid = $1 AND project = $2
+		RETURNING `+keyColumns, kid, project, label, status, now.UTC()))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, engine.ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, wrap("update key", err)
+	}
+	return k, nil
+}
+
+// Delete implements engine.KeyStore.
+func (s *Store) Delete(ctx context.Context, project, kid string) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM jwtgate_keys WHERE kid = $1 AND project = $2", kid, project)
+	if err != nil {
+		return wrap("delete key", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return engine.ErrKeyNotFound
+	}
+	return nil
+}
+
+// List implements engine.KeyStore.
+func (s *Store) List(ctx context.Context, project string) ([]*engine.Key, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+keyColumns+` FROM jwtgate_keys
+		WHERE project = $1 ORDER BY created_at, kid COLLATE "C"`, project)
+	if err != nil {
+		return nil, wrap("list keys", err)
+	}
+	defer rows.Close()
+	var out []*engine.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, wrap("list keys", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list keys", err)
+	}
+	engine.SortKeys(out)
+	return out, nil
+}
+
+// RecordUsage implements engine.UsageRecorder: counts are added to what the
+// other nodes recorded (verified_count = verified_count + n) and
+// last_used_at only moves forward, in one statement per batch. Rows are
+// locked in kid order so that nodes flushing at once cannot deadlock.
+func (s *Store) RecordUsage(ctx context.Context, batch []engine.Usage) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	b := append([]engine.Usage(nil), batch...)
+	sort.Slice(b, func(i, j int) bool { return b[i].KID < b[j].KID })
+	kids := make([]string, 0, len(b))
+	counts := make([]int64, 0, len(b))
+	lasts := make([]time.Time, 0, len(b))
+	for _, u := range b {
+		if n := len(kids); n > 0 && kids[n-1] == u.KID {
+			counts[n-1] += clampCount(u.Count)
+			if u.LastUsed.After(lasts[n-1]) {
+				lasts[n-1] = u.LastUsed.UTC()
+			}
+			continue
+		}
+		kids = append(kids, u.KID)
+		counts = append(counts, clampCount(u.Count))
+		lasts = append(lasts, u.LastUsed.UTC())
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM jwtgate_keys WHERE kid = ANY($1)
+				ORDER BY kid COLLATE "C" FOR UPDATE`, kids); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `UPDATE jwtgate_keys AS k
+				SET verified_count = k.verified_count + u.n,
+				    last_used_at = CASE WHEN u.t <= '0001-01-02'::timestamptz THEN k.last_used_at
+				                        ELSE GREATEST(k.last_used_at, u.t) END
+				FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(kid, n, t)
+				WHERE k.kid = u.kid`, kids, counts, lasts)
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			continue // deadlock or serialization failure: try again
+		}
+		break
+	}
+	if err != nil {
+		return wrap("record usage", err)
+	}
+	return nil
+}
+
+func wrap(op string, err error) error { return fmt.Errorf("postgres store: %s: %w", op, err) }
+
+// ListenerPID is the backend process ID of the change listener's
+// connection, 0 while it is disconnected (for operators and tests:
+// pg_stat_activity.pid).
+func (s *Store) ListenerPID() uint32 { return s.listenerPID.Load() }
+
+// Connected reports whether the change listener is connected.
+func (s *Store) Connected() bool { return s.connected.Load() }
+
+// backoff returns the wait before reconnection attempt n (0-based): none
+// for the first (a lost connection is usually a blip), then jittered
+// uniformly in [min/2, bound] where bound = min*2^(n-1), capped at max.
+func (s *Store) backoff(n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	bound := s.cfg.backoffMin
+	for i := 1; i < n && bound < s.cfg.backoffMax; i++ {
+		bound *= 2
+	}
+	bound = min(bound, s.cfg.backoffMax)
+	return s.cfg.backoffMin/2 + time.Duration(rand.Int64N(int64(bound-s.cfg.backoffMin/2)+1))
+}
+
+func (s *Store) setDown(err error) {
+	s.stateMu.Lock()
+	if s.connected.Load() || s.downSince.IsZero() {
+		s.downSince = time.Now()
+	}
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+	s.connected.Store(false)
+	s.listenerPID.Store(0)
+	s.stateMu.Unlock()
+}
+
+func (s *Store) listen(ctx context.Context, lcfg *pgx.ConnConfig) {
+	defer close(s.done)
+	attempt := 0
+	var staleTimer *time.Timer
+	if s.cfg.maxStale > 0 {
+		var tick func()
+		tick = func() {
+			if ctx.Err() != nil || s.connected.Load() {
+				return
+			}
+			if inv := s.invalidator(); inv != nil {
+				s.invalidateAll.Add(1)
+				inv.InvalidateAll()
+			}
+			staleTimer.Reset(s.cfg.maxStale)
+		}
+		staleTimer = time.AfterFunc(s.cfg.maxStale, tick)
+		defer staleTimer.Stop()
+	}
+	for ctx.Err() == nil {
+		if attempt > 0 || s.everConnected.Load() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(s.backoff(attempt)):
+			}
+		}
+		attempt++
+		conn, err := s.connectListener(ctx, lcfg)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.setDown(err)
+				s.log.Warn("postgres store: change listener cannot connect; retrying", "attempt", attempt, "err", err)
+			}
+			continue
+		}
+		// Listening again: whatever happened while we were not is unknown.
+		if s.everConnected.Swap(true) {
+			s.reconnects.Add(1)
+			s.log.Info("postgres store: change listener reconnected; dropping caches", "attempts", attempt)
+		}
+		if inv := s.invalidator(); inv != nil {
+			s.invalidateAll.Add(1)
+			inv.InvalidateAll()
+		}
+		s.stateMu.Lock()
+		s.downSince = time.Time{}
+		s.connected.Store(true)
+		s.listenerPID.Store(conn.PgConn().PID())
+		s.stateMu.Unlock()
+		if staleTimer != nil {
+			staleTimer.Stop()
+		}
+		s.readyOnce.Do(func() { close(s.readyCh) })
+		attempt = 0
+		err = s.receive(ctx, conn)
+		s.setDown(err)
+		if staleTimer != nil {
+			staleTimer.Reset(s.cfg.maxStale)
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = conn.Close(cctx)
+		cancel()
+		if ctx.Err() == nil {
+			s.log.Warn("postgres store: change listener lost its connection; verifying from caches while reconnecting", "err", err)
+		}
+	}
+}
+
+func (s *Store) connectListener(ctx context.Context, lcfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.queryTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, lcfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+Channel); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// receive handles notifications until the connection fails or ctx ends.
+// An idle connection is checked every heartbeat with a query, so a
+// connection that died silently is noticed.
+func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.heartbeat)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed() {
+				return err
+			}
+			hctx, cancel := context.WithTimeout(ctx, s.cfg.queryTimeout)
+			_, err = conn.Exec(hctx, "SELECT 1")
+			cancel()
+			if err != nil {
+				return fmt.Errorf("heartbeat: %w", err)
+			}
+			continue
+		}
+		s.notifications.Add(1)
+		inv := s.invalidator()
+		if inv == nil {
+			continue
+		}
+		if n.Payload == "*" {
+			s.invalidateAll.Add(1)
+			inv.InvalidateAll()
+		} else {
+			inv.Invalidate(n.Payload)
+		}
+	}
+}
+
+// Health implements the server's HealthReporter: false while the change
+// listener is disconnected (the node still verifies with its caches).
+func (s *Store) Health() (ok bool, detail string) {
+	if s.cfg.noListener {
+		return true, "postgres store (no change listener)"
+	}
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.connected.Load() {
+		return true, "postgres store connected; listening for key changes"
+	}
+	d := time.Since(s.downSince).Round(time.Second)
+	detail = fmt.Sprintf("postgres store: key-change listener disconnected for %s, reconnecting; verifying with cached keys", d)
+	if s.cfg.maxStale > 0 {
+		detail += fmt.Sprintf(" (caches dropped every %s while disconnected)", s.cfg.maxStale)
+	}
+	if s.lastErr != "" {
+		detail += ": " + s.lastErr
+	}
+	return false, detail
+}
