@@ -22,6 +22,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -88,6 +89,21 @@ type Store struct {
 
 	closeMu sync.Mutex
 	closed  atomic.Bool
+
+	// decoded caches Get's decoding of records: kid -> *decoded. An entry
+	// is used only when its raw record equals the stored one byte for byte,
+	// so it can never be stale; it saves the JSON and DER parsing on the
+	// Verifier's cache-miss path. At most maxDecoded entries.
+	decoded  sync.Map
+	nDecoded atomic.Int64
+}
+
+// maxDecoded bounds the decode cache (about 1 KiB per entry).
+const maxDecoded = 16384
+
+type decoded struct {
+	raw []byte
+	key *engine.Key
 }
 
 var (
@@ -215,14 +231,40 @@ func (s *Store) Get(ctx context.Context, kid string) (*engine.Key, error) {
 		if raw == nil {
 			return engine.ErrKeyNotFound
 		}
+		if v, ok := s.decoded.Load(kid); ok {
+			if d := v.(*decoded); bytes.Equal(d.raw, raw) {
+				k = d.key.Clone()
+				return nil
+			}
+		}
 		var err error
-		k, err = decodeKey(kid, raw)
-		return err
+		if k, err = decodeKey(kid, raw); err != nil {
+			return err
+		}
+		s.remember(kid, raw, k)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// remember caches k, decoded from raw (only valid during the transaction, so
+// copied), unless the cache is full.
+func (s *Store) remember(kid string, raw []byte, k *engine.Key) {
+	d := &decoded{raw: bytes.Clone(raw), key: k.Clone()}
+	if _, loaded := s.decoded.Swap(kid, d); !loaded {
+		if s.nDecoded.Add(1) > maxDecoded {
+			s.forget(kid)
+		}
+	}
+}
+
+func (s *Store) forget(kid string) {
+	if _, loaded := s.decoded.LoadAndDelete(kid); loaded {
+		s.nDecoded.Add(-1)
+	}
 }
 
 // Create implements engine.KeyStore: ErrKIDTaken when the kid exists in any
@@ -303,6 +345,7 @@ func (s *Store) Update(ctx context.Context, project, kid string, u engine.KeyUpd
 
 // Delete implements engine.KeyStore.
 func (s *Store) Delete(ctx context.Context, project, kid string) error {
+	defer s.forget(kid)
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		rec, err := loadRecord(keys, kid)

@@ -361,3 +361,33 @@ func TestIndexKeyOrder(t *testing.T) {
 		t.Error("kids out of order")
 	}
 }
+
+// Get's decode cache is checked against the stored bytes: a record changed
+// by any means is read fresh, and deleted kids leave the cache.
+func TestDecodeCacheNeverStale(t *testing.T) {
+	s := openT(t, filepath.Join(t.TempDir(), "keys.db"))
+	if err := s.Create(ctx, storetest.NewKey("k", "p", base)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := recordOf(storetest.NewKey("k", "p", base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Label = "written behind the cache"
+	b, _ := json.Marshal(r)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketKeys).Put([]byte("k"), b) }); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := s.Get(ctx, "k"); err != nil || k.Label != r.Label {
+		t.Fatalf("Get after a raw write: label %q, %v", k.Label, err)
+	}
+	if err := s.Delete(ctx, "p", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.decoded.Load("k"); ok || s.nDecoded.Load() != 0 {
+		t.Fatalf("deleted kid still cached (%d entries)", s.nDecoded.Load())
+	}
+}
