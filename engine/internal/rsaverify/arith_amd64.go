@@ -1,0 +1,20 @@
+package rsaverify
+
+// useADX selects the MULX/ADCX/ADOX assembly; tests may clear it to force
+// the portable path.
+var useADX = hasBMI2ADX()
+
+// hasBMI2ADX reports whether the CPU supports the BMI2 and ADX extensions.
+func hasBMI2ADX() bool
+
+// addMulVVWADX is addMulVVW using MULX, ADCX and ADOX. len(z) == len(x) > 0.
+//
+//go:noescape
+func addMulVVWADX(z, x []uint64, y uint64) (c uint64)
+
+func addMulVVW(z, x []uint64, y uint64) uint64 {
+	if useADX {
+		return addMulVVWADX(z, x, y)
+	}
+	return addMulVVWGeneric(z, x, y)
+}

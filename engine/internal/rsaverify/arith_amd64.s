@@ -1,0 +1,115 @@
+#include "textflag.h"
+
+// func hasBMI2ADX() bool
+TEXT ·hasBMI2ADX(SB), NOSPLIT, $0-1
+	// Maximum standard leaf must be at least 7.
+	XORL AX, AX
+	XORL CX, CX
+	CPUID
+	CMPL AX, $7
+	JB   no
+	MOVL $7, AX
+	XORL CX, CX
+	CPUID
+	// EBX bit 8: BMI2, bit 19: ADX.
+	MOVL BX, AX
+	ANDL $0x80100, AX
+	CMPL AX, $0x80100
+	JNE  no
+	MOVB $1, ret+0(FP)
+	RET
+no:
+	MOVB $0, ret+0(FP)
+	RET
+
+// func addMulVVWADX(z, x []uint64, y uint64) (c uint64)
+//
+// z += x·y, returning the carry limb. Blocks of eight limbs run two
+// independent carry chains: CF adds each low product half to the previous
+// high half, OF adds z. Both chains are closed at the end of each block (the
+// loop counter update would clobber OF). The remaining len(z) mod 8 limbs
+// use a plain ADD/ADC step.
+TEXT ·addMulVVWADX(SB), NOSPLIT, $0-64
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), BX
+	MOVQ x_base+24(FP), SI
+	MOVQ y+48(FP), DX
+	XORQ R9, R9             // carry limb
+	MOVQ BX, CX
+	SHRQ $3, CX             // blocks of 8
+	ANDQ $7, BX             // tail
+	TESTQ CX, CX
+	JZ   tail
+
+block:
+	XORQ AX, AX             // AX = 0, CF = OF = 0
+	MULXQ 0(SI), R10, R11
+	ADCXQ R9, R10
+	ADOXQ 0(DI), R10
+	MOVQ R10, 0(DI)
+
+	MULXQ 8(SI), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 8(DI), R10
+	MOVQ R10, 8(DI)
+
+	MULXQ 16(SI), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 16(DI), R10
+	MOVQ R10, 16(DI)
+
+	MULXQ 24(SI), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 24(DI), R10
+	MOVQ R10, 24(DI)
+
+	MULXQ 32(SI), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 32(DI), R10
+	MOVQ R10, 32(DI)
+
+	MULXQ 40(SI), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 40(DI), R10
+	MOVQ R10, 40(DI)
+
+	MULXQ 48(SI), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 48(DI), R10
+	MOVQ R10, 48(DI)
+
+	MULXQ 56(SI), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 56(DI), R10
+	MOVQ R10, 56(DI)
+
+	// Close both chains into the last high half.
+	ADCXQ AX, R12
+	ADOXQ AX, R12
+	MOVQ R12, R9
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  block
+
+tail:
+	TESTQ BX, BX
+	JZ   done
+
+tailloop:
+	MULXQ 0(SI), R10, R11
+	ADDQ R9, R10
+	ADCQ $0, R11
+	ADDQ 0(DI), R10
+	ADCQ $0, R11
+	MOVQ R10, 0(DI)
+	MOVQ R11, R9
+	ADDQ $8, SI
+	ADDQ $8, DI
+	DECQ BX
+	JNZ  tailloop
+
+done:
+	MOVQ R9, c+56(FP)
+	RET
