@@ -63,20 +63,20 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		notFound(ctx)
 		return
 	}
+	rest, isProjects := strings.CutPrefix(path, "/v1/projects/")
+	parts := strings.Split(rest, "/")
+	if isProjects && len(parts) == 2 && parts[1] == "keys" {
+		route = routeKeys
+	} else if isProjects && len(parts) == 3 && parts[1] == "keys" {
+		route = routeKey
+	}
 	if !s.adminAuthorized(&ctx.Request.Header) {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuth, wwwAdmin)
 		adminError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required (Authorization: Bearer <admin token>)")
 		return
 	}
-	rest, ok := strings.CutPrefix(path, "/v1/projects/")
-	if !ok {
-		notFound(ctx)
-		return
-	}
-	parts := strings.Split(rest, "/")
-	switch {
-	case len(parts) == 2 && parts[1] == "keys":
-		route = routeKeys
+	switch route {
+	case routeKeys:
 		project := parts[0]
 		switch method {
 		case fasthttp.MethodGet:
@@ -90,8 +90,7 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		default:
 			methodNotAllowed(ctx, allowKeys)
 		}
-	case len(parts) == 3 && parts[1] == "keys":
-		route = routeKey
+	case routeKey:
 		project, kid := parts[0], parts[2]
 		switch method {
 		case fasthttp.MethodGet, fasthttp.MethodPatch, fasthttp.MethodDelete:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ type testServer struct {
 	store engine.KeyStore
 	base  string // verify listener URL
 	admin string // admin listener URL
-	logs  *bytes.Buffer
+	logs  *syncBuffer
 }
 
 type syncBuffer struct {
@@ -37,6 +38,12 @@ type chanMutex chan struct{}
 
 func (m chanMutex) Lock()   { m <- struct{}{} }
 func (m chanMutex) Unlock() { <-m }
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -58,9 +65,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	if cfg.AdminToken == "" && cfg.AdminTokenFile == "" && cfg.DataDir == "" {
 		cfg.AdminToken = testAdminToken
 	}
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{mu: make(chanMutex, 1), b: &bytes.Buffer{}}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(&syncBuffer{mu: make(chanMutex, 1), b: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if cfg.UsageFlushInterval == 0 {
 		cfg.UsageFlushInterval = 50 * time.Millisecond
@@ -206,3 +213,7 @@ func token(priv *rsa.PrivateKey, kid, project string, iat, ttl int64, extra map[
 func now() int64 { return time.Now().Unix() }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
