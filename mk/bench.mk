@@ -79,4 +79,4 @@ bench-doc:
 	mkdir -p $(BENCH_DIR); \
 	echo "openssl speed -seconds 3 rsa2048"; \
 	openssl speed -seconds 3 rsa2048 > $(BENCH_DIR)/openssl-rsa2048.txt 2>/dev/null || echo "openssl speed failed" >&2; \
-	$(GO) run ./bench/cmd/benchdoc -results "$$res" -openssl $(BENCH_DIR)/openssl-rsa2048.txt -doc docs/BENCHMARKS.md -img docs/img
+	$(GO) run ./bench/cmd/benchdoc --results "$$res" --openssl $(BENCH_DIR)/openssl-rsa2048.txt --doc docs/BENCHMARKS.md --img docs/img
