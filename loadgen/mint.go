@@ -419,4 +419,3 @@ func startProgress(fn func(done, total int64), done *atomic.Int64, total int64) 
 	var once sync.Once
 	return func() { once.Do(func() { close(quit); <-finished }) }
 }
-
