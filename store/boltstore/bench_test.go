@@ -65,3 +65,18 @@ func BenchmarkList(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGetUncached is Get with its decode cache emptied before each
+// call: JSON and PKIX decoding of the record every time (a first Get).
+func BenchmarkGetUncached(b *testing.B) {
+	s, kids := benchStore(b, 256, func(int) string { return "proj" })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		kid := kids[i%len(kids)]
+		s.forget(kid)
+		if _, err := s.Get(ctx, kid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
