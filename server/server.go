@@ -200,8 +200,8 @@ func New(cfg Config) (*Server, error) {
 	if src, ok := cfg.Store.(InvalidationSource); ok {
 		src.SetInvalidator(v)
 	}
-	s.verifySrv = s.newFastServer("jwtgate-verify", s.VerifyHandler(), MaxVerifyBodyBytes)
-	s.adminSrv = s.newFastServer("jwtgate-admin", s.AdminHandler(), MaxAdminBodyBytes)
+	s.verifySrv = s.newFastServer("jwtgate", s.VerifyHandler(), MaxVerifyBodyBytes)
+	s.adminSrv = s.newFastServer("jwtgate", s.AdminHandler(), MaxAdminBodyBytes)
 	return s, nil
 }
 

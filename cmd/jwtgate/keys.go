@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+const keysUsage = `Usage: jwtgate keys <command> --project ID [flags]
+
+Manages keys over the admin API.
+
+Commands:
+  add      register a public key:  --public-key FILE (PEM or JWK JSON) [--kid K] [--label L]
+  list     list the project's keys
+  get      show one key:            --kid K
+  update   change label or status:  --kid K [--label L] [--status active|inactive]
+  delete   delete a key:            --kid K
+
+The admin token comes from --admin-token, --admin-token-file,
+$JWTGATE_ADMIN_TOKEN, $JWTGATE_ADMIN_TOKEN_FILE, or ./jwtgate-data/admin-token.
+
+Flags:
+`
+
+type keysClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func runKeys(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, keysUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cmd := args[0]
+	fs := pflag.NewFlagSet("jwtgate keys "+cmd, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	adminURL := fs.String("admin-url", "http://127.0.0.1:8081", "base URL of the admin listener (env JWTGATE_ADMIN_URL)")
+	token := fs.String("admin-token", "", "admin bearer token (env JWTGATE_ADMIN_TOKEN)")
+	tokenFile := fs.String("admin-token-file", "", "file holding the admin token (env JWTGATE_ADMIN_TOKEN_FILE; default ./jwtgate-data/admin-token)")
+	project := fs.String("project", "", "project ID")
+	kid := fs.String("kid", "", "key ID")
+	label := fs.String("label", "", "key label")
+	status := fs.String("status", "", "key status: active or inactive (update)")
+	pubFile := fs.String("public-key", "", "public key file: PEM (PUBLIC KEY or RSA PUBLIC KEY) or a JWK JSON object (add)")
+	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage+fs.FlagUsages()) }
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout"); err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return exitUsage
+	}
+	usageErr := func(msg string) int {
+		fmt.Fprintf(stderr, "jwtgate keys %s: %s\n", cmd, msg)
+		return exitUsage
+	}
+	if *project == "" {
+		return usageErr("--project is required")
+	}
+	tok, err := adminToken(*token, *tokenFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return exitUsage
+	}
+	c := &keysClient{base: strings.TrimRight(*adminURL, "/"), token: tok, http: &http.Client{Timeout: *timeout}}
+	keysPath := "/v1/projects/" + url.PathEscape(*project) + "/keys"
+	keyPath := keysPath + "/" + url.PathEscape(*kid)
+	needKID := func() bool { return *kid != "" }
+
+	switch cmd {
+	case "add":
+		if *pubFile == "" {
+			return usageErr("--public-key is required")
+		}
+		raw, err := os.ReadFile(*pubFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "jwtgate keys add:", err)
+			return exitError
+		}
+		body := map[string]any{"label": *label}
+		if *kid != "" {
+			body["kid"] = *kid
+		}
+		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+			body["jwk"] = json.RawMessage(t)
+		} else {
+			body["public_key"] = string(raw)
+		}
+		return c.do(stdout, stderr, http.MethodPost, keysPath, body)
+	case "list":
+		return c.do(stdout, stderr, http.MethodGet, keysPath, nil)
+	case "get":
+		if !needKID() {
+			return usageErr("--kid is required")
+		}
+		return c.do(stdout, stderr, http.MethodGet, keyPath, nil)
+	case "update":
+		if !needKID() {
+			return usageErr("--kid is required")
+		}
+		body := map[string]any{}
+		if fs.Changed("label") {
+			body["label"] = *label
+		}
+		if *status != "" {
+			body["status"] = *status
+		}
+		if len(body) == 0 {
+			return usageErr("give --label and/or --status")
+		}
+		return c.do(stdout, stderr, http.MethodPatch, keyPath, body)
+	case "delete":
+		if !needKID() {
+			return usageErr("--kid is required")
+		}
+		return c.do(stdout, stderr, http.MethodDelete, keyPath, nil)
+	}
+	fmt.Fprintf(stderr, "jwtgate keys: unknown command %q\n\n%s", cmd, keysUsage)
+	return exitUsage
+}
+
+// adminToken resolves the admin token: flag, file flag, then the
+// environment (applied to the flags already), then the default data dir.
+func adminToken(token, file string) (string, error) {
+	if token != "" {
+		return token, nil
+	}
+	if file == "" {
+		def := filepath.Join("jwtgate-data", "admin-token")
+		if _, err := os.Stat(def); err != nil {
+			return "", errors.New("no admin token: use --admin-token-file (the path `jwtgate serve` printed), --admin-token or JWTGATE_ADMIN_TOKEN")
+		}
+		file = def
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", errors.New("reading the admin token: " + err.Error())
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", errors.New("the admin token file " + file + " is empty")
+	}
+	return t, nil
+}
+
+func (c *keysClient) do(stdout, stderr io.Writer, method, path string, body any) int {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			fmt.Fprintln(stderr, "jwtgate keys:", err)
+			return exitError
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return exitError
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return exitError
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return exitError
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error, Message string }
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			fmt.Fprintf(stderr, "jwtgate keys: %d %s: %s\n", resp.StatusCode, e.Error, e.Message)
+		} else {
+			fmt.Fprintf(stderr, "jwtgate keys: %s\n", resp.Status)
+		}
+		return exitError
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		fmt.Fprintln(stdout, "deleted")
+		return exitOK
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, raw, "", "  ") != nil {
+		stdout.Write(raw)
+		return exitOK
+	}
+	out.WriteByte('\n')
+	stdout.Write(out.Bytes())
+	return exitOK
+}

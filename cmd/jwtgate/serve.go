@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/server"
+	"github.com/spf13/pflag"
+)
+
+type serveFlags struct {
+	addr, adminAddr, dataDir, adminTokenFile, store string
+	leeway, maxTTL                                  time.Duration
+	requireClaims, claimHeaders                     []string
+	keyCacheSize, tokenCacheSize, maxTokenBytes     int
+	minKeyBits, maxKeyBits                          int
+	usageFlush, readTimeout, writeTimeout           time.Duration
+	idleTimeout, shutdownTimeout, shutdownDelay     time.Duration
+	concurrency                                     int
+	logLevel, logFormat                             string
+}
+
+func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("jwtgate serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.StringVar(&f.addr, "addr", server.DefaultAddr, "address of the verify listener (/v1/verify, JWKS, /healthz, /readyz)")
+	fs.StringVar(&f.adminAddr, "admin-addr", server.DefaultAdminAddr, "address of the admin listener (key API, /metrics); keep it on loopback or a private network")
+	fs.StringVar(&f.dataDir, "data-dir", "./jwtgate-data", "directory of the embedded key store (keys.db) and of a generated admin token (admin-token)")
+	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin bearer token; else $JWTGATE_ADMIN_TOKEN; else one is generated into <data-dir>/admin-token (mode 0600)")
+	fs.StringVar(&f.store, "store", "", "key store URL (e.g. postgres://...); empty: the embedded bbolt store in --data-dir")
+	fs.DurationVar(&f.leeway, "leeway", engine.DefaultLeeway, "clock skew tolerated on exp, nbf and iat (whole seconds)")
+	fs.DurationVar(&f.maxTTL, "max-ttl", engine.DefaultMaxTTL, "longest token lifetime (exp - iat) accepted; longer tokens get ttl_exceeded")
+	fs.StringSliceVar(&f.requireClaims, "require-claims", nil, "claims every token must carry as non-empty strings, comma-separated (e.g. groupRef,consumerRef); else missing_claim")
+	fs.StringSliceVar(&f.claimHeaders, "claim-header", nil, "claim=Header: copy a claim of a verified token into a response header (repeatable, e.g. groupRef=X-Group-Ref)")
+	fs.IntVar(&f.keyCacheSize, "key-cache-size", engine.DefaultKeyCacheSize, "parsed keys kept in memory")
+	fs.IntVar(&f.tokenCacheSize, "token-cache-size", engine.DefaultTokenCacheSize, "verified tokens remembered (0 turns the token cache off); a cached token is still checked for exp and key revocation")
+	fs.IntVar(&f.maxTokenBytes, "max-token-bytes", engine.DefaultMaxTokenBytes, "largest Authorization value accepted; larger gets token_too_large")
+	fs.IntVar(&f.minKeyBits, "min-key-bits", engine.DefaultMinKeyBits, "smallest RSA modulus a registered key may have")
+	fs.IntVar(&f.maxKeyBits, "max-key-bits", engine.DefaultMaxKeyBits, "largest RSA modulus a registered key may have")
+	fs.DurationVar(&f.usageFlush, "usage-flush-interval", server.DefaultUsageFlushInterval, "how often keys' last_used_at and verified_count are written to the store")
+	fs.DurationVar(&f.readTimeout, "read-timeout", server.DefaultReadTimeout, "time allowed to read a whole request; slower clients are disconnected")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "time allowed to write a response")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.IntVar(&f.concurrency, "concurrency", server.DefaultConcurrency, "most connections served at once per listener")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGINT/SIGTERM, keep serving this long with /readyz at 503 before closing the listeners")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest wait for in-flight requests on shutdown")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: jwtgate serve [flags]\n\nRuns the verify listener and the admin listener. Every flag can also be set\nwith JWTGATE_<FLAG> (e.g. JWTGATE_ADMIN_ADDR, JWTGATE_REQUIRE_CLAIMS=a,b);\nthe admin token itself can be given in JWTGATE_ADMIN_TOKEN.\nSIGINT/SIGTERM: /readyz turns 503, in-flight requests finish, exit 0.\n\nFlags:\n%s", fs.FlagUsages())
+	}
+	return fs
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, errors.New("--log-level must be debug, info, warn or error")
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, errors.New("--log-format must be text or json")
+}
+
+func parseClaimHeaders(list []string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(list))
+	for _, item := range list {
+		claim, hdr, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || claim == "" || hdr == "" {
+			return nil, fmt.Errorf("--claim-header %q: want claim=Header, e.g. groupRef=X-Group-Ref", item)
+		}
+		m[claim] = hdr
+	}
+	return m, nil
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	var f serveFlags
+	fs := serveFlagSet(&f, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "jwtgate serve: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintln(stderr, "jwtgate serve:", err)
+		return exitUsage
+	}
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate serve:", err)
+		return exitUsage
+	}
+	headers, err := parseClaimHeaders(f.claimHeaders)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate serve:", err)
+		return exitUsage
+	}
+	opts := []engine.Option{
+		engine.WithLeeway(f.leeway),
+		engine.WithMaxTTL(f.maxTTL),
+		engine.WithKeyCacheSize(f.keyCacheSize),
+		engine.WithTokenCacheSize(f.tokenCacheSize),
+		engine.WithMaxTokenBytes(f.maxTokenBytes),
+		engine.WithKeyPolicy(engine.KeyPolicy{MinBits: f.minKeyBits, MaxBits: f.maxKeyBits}),
+	}
+	if len(f.requireClaims) > 0 {
+		opts = append(opts, engine.WithRequiredClaims(f.requireClaims...))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, closer, err := openStore(ctx, f.store, f.dataDir, log)
+	if err != nil {
+		log.Error("cannot open the key store", "err", err.Error())
+		return exitError
+	}
+	defer func() {
+		if err := closer.Close(); err != nil {
+			log.Error("closing the key store", "err", err.Error())
+		}
+	}()
+
+	adminToken := os.Getenv("JWTGATE_ADMIN_TOKEN")
+	if f.adminTokenFile != "" && adminToken != "" {
+		log.Warn("both --admin-token-file and JWTGATE_ADMIN_TOKEN are set; using the file")
+		adminToken = ""
+	}
+	srv, err := server.New(server.Config{
+		Addr: f.addr, AdminAddr: f.adminAddr, Store: store, DataDir: f.dataDir,
+		AdminToken: adminToken, AdminTokenFile: f.adminTokenFile,
+		EngineOptions: opts, ClaimHeaders: headers, Logger: log,
+		UsageFlushInterval: f.usageFlush, ReadTimeout: f.readTimeout, WriteTimeout: f.writeTimeout,
+		IdleTimeout: f.idleTimeout, Concurrency: f.concurrency, ShutdownDelay: f.shutdownDelay,
+	})
+	if err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return exitError
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return exitError
+	}
+	if p := srv.AdminTokenPath(); p != "" {
+		log.Info("admin token is in a file (mode 0600); read it to call the admin API", "admin_token_file", p)
+	}
+	<-ctx.Done()
+	stop() // a second signal kills the process the default way
+	log.Info("signal received; shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown incomplete", "err", err.Error())
+		return exitError
+	}
+	return exitOK
+}
