@@ -74,12 +74,19 @@ func (c *tokenCache) get(token []byte) (*tokenEntry, uint64) {
 	for i := uint64(0); i < tokenProbe; i++ {
 		e := sh.slots[(home+i)&sh.mask].Load()
 		if e != nil && e.hash == h && string(e.token) == string(token) {
-			c.hits[rand.Uint32()&(usageStripes-1)].n.Add(1)
 			return e, h
 		}
 	}
-	c.misses[rand.Uint32()&(usageStripes-1)].n.Add(1)
 	return nil, h
+}
+
+// count records whether a lookup was answered from the cache.
+func (c *tokenCache) count(hit bool) {
+	if hit {
+		c.hits[rand.Uint32()&(usageStripes-1)].n.Add(1)
+	} else {
+		c.misses[rand.Uint32()&(usageStripes-1)].n.Add(1)
+	}
 }
 
 func (c *tokenCache) put(h uint64, e *tokenEntry) {

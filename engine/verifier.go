@@ -136,8 +136,10 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 				}
 			}
 			e.key.used(nowSec, uint(rand.Uint32()))
+			v.tokens.count(true)
 			return nil
 		}
+		v.tokens.count(false)
 	}
 
 	// Rule 1: shape, strict base64url, strict JSON.
@@ -339,7 +341,7 @@ func numericDate(doc []byte, m member) (floor, ceil int64, ok bool) {
 			v = v*10 + int64(b[i]-'0')
 		}
 		if i == len(b) {
-			return v, v, true
+			return v, v, v <= 1<<53
 		}
 	}
 	if len(b) > 0 && b[0] == '-' {
