@@ -1,0 +1,629 @@
+package pgstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/jwtgate/jwtgate/internal/pgtest"
+	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/store/pgstore"
+)
+
+const adminToken = "test-admin-token-0123456789abcdef"
+
+// propagationBound is how long a change made on one node may take to be in
+// force on another in these tests (generous: CI machines are shared; the
+// benchmark measures the real figure).
+const propagationBound = 3 * time.Second
+
+// node is a real jwtgate server over its own pgstore.
+type node struct {
+	t     *testing.T
+	name  string
+	st    *pgstore.Store
+	srv   *server.Server
+	base  string
+	admin string
+}
+
+func startNode(t *testing.T, dsn, name string, opts ...pgstore.Option) *node {
+	t.Helper()
+	opts = append([]pgstore.Option{pgstore.WithApplicationName("jwtgate-" + name)}, opts...)
+	st := open(t, dsn, opts...)
+	srv, err := server.New(server.Config{
+		Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: st, AdminToken: adminToken,
+		DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), UsageFlushInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &node{t: t, name: name, st: st, srv: srv, base: "http://" + srv.Addr(), admin: "http://" + srv.AdminAddr()}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+var client = &http.Client{Timeout: 15 * time.Second}
+
+func do(t testing.TB, method, u string, body []byte, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (n *node) adminDo(method, path string, body any) response {
+	n.t.Helper()
+	var b []byte
+	switch v := body.(type) {
+	case nil:
+	case string:
+		b = []byte(v)
+	default:
+		b = enginetest.MustJSON(v)
+	}
+	return do(n.t, method, n.admin+path, b, "Authorization", "Bearer "+adminToken)
+}
+
+func (n *node) addKey(project string, priv *rsa.PrivateKey, kid string) response {
+	n.t.Helper()
+	body := map[string]any{"public_key": string(enginetest.PublicPEM(&priv.PublicKey)), "label": "key " + kid}
+	if kid != "" {
+		body["kid"] = kid
+	}
+	return n.adminDo("POST", "/v1/projects/"+project+"/keys", body)
+}
+
+func (n *node) setStatus(project, kid, status string) {
+	n.t.Helper()
+	if r := n.adminDo("PATCH", "/v1/projects/"+project+"/keys/"+kid, map[string]any{"status": status}); r.status != 200 {
+		n.t.Fatalf("%s: PATCH %s status=%s: %d %s", n.name, kid, status, r.status, r.body)
+	}
+}
+
+func (n *node) verify(tok string) response {
+	n.t.Helper()
+	return do(n.t, "GET", n.base+"/v1/verify", nil, "Authorization", "Bearer "+tok)
+}
+
+// code is the verify outcome: "ok", an error code, or "http-<status>".
+func (n *node) code(tok string) string {
+	n.t.Helper()
+	r := n.verify(tok)
+	switch r.status {
+	case 200:
+		return "ok"
+	case 401:
+		var m map[string]any
+		_ = json.Unmarshal(r.body, &m)
+		s, _ := m["error"].(string)
+		return s
+	}
+	return fmt.Sprintf("http-%d", r.status)
+}
+
+// eventually waits until node n answers want for tok, within bound.
+func (n *node) eventually(tok, want string, bound time.Duration) time.Duration {
+	n.t.Helper()
+	start := time.Now()
+	var got string
+	for time.Since(start) < bound {
+		if got = n.code(tok); got == want {
+			return time.Since(start)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	n.t.Fatalf("%s: verify gave %q for %v, want %q", n.name, got, bound, want)
+	return 0
+}
+
+func tokenFor(priv *rsa.PrivateKey, kid, project string) string {
+	return enginetest.SignRS256(priv, enginetest.Header(kid), enginetest.Claims(project, time.Now().Unix(), 300))
+}
+
+// TestAdminAPI runs every admin route over HTTP against a real server on
+// the PostgreSQL store.
+func TestAdminAPI(t *testing.T) {
+	n := startNode(t, pgtest.Start(t), "admin")
+	privA, privB := enginetest.Key("rsa2048-a"), enginetest.Key("rsa2048-b")
+
+	// Add: PEM with a kid, PEM without (a kid is made), JWK.
+	r := n.addKey("proj", privA, "k-a")
+	if r.status != 201 {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	ka := r.json(t)
+	if ka["kid"] != "k-a" || ka["project"] != "proj" || ka["status"] != "active" || ka["algorithm"] != "RS256" ||
+		ka["bits"] != float64(2048) || ka["label"] != "key k-a" || ka["last_used_at"] != nil || ka["verified_count"] != float64(0) {
+		t.Fatalf("key object: %v", ka)
+	}
+	r = n.addKey("proj", privB, "")
+	if r.status != 201 {
+		t.Fatalf("POST without kid: %d %s", r.status, r.body)
+	}
+	generated, _ := r.json(t)["kid"].(string)
+	if generated == "" {
+		t.Fatal("no kid generated")
+	}
+	jwk := map[string]any{"kty": "RSA", "n": enginetest.B64(enginetest.Key("rsa3072").PublicKey.N.Bytes()), "e": "AQAB"}
+	r = n.adminDo("POST", "/v1/projects/proj/keys", map[string]any{"jwk": jwk, "label": "from jwk", "kid": "k-jwk"})
+	if r.status != 201 || r.json(t)["bits"] != float64(3072) {
+		t.Fatalf("POST jwk: %d %s", r.status, r.body)
+	}
+
+	// Refusals.
+	for _, c := range []struct {
+		name string
+		body any
+		want int
+	}{
+		{"kid taken (same project)", map[string]any{"public_key": string(enginetest.PublicPEM(&privB.PublicKey)), "kid": "k-a"}, 409},
+		{"private key", map[string]any{"public_key": string(enginetest.PrivatePEM(privA))}, 400},
+		{"not PEM", map[string]any{"public_key": "hello"}, 400},
+		{"1024-bit key", map[string]any{"public_key": string(enginetest.PublicPEM(&enginetest.Key("rsa1024").PublicKey))}, 400},
+		{"bad kid", map[string]any{"public_key": string(enginetest.PublicPEM(&privA.PublicKey)), "kid": "no/slash"}, 400},
+		{"not JSON", "{", 400},
+	} {
+		if r := n.adminDo("POST", "/v1/projects/proj/keys", c.body); r.status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.want)
+		}
+	}
+	// A kid is unique across projects.
+	if r := n.addKey("other", privA, "k-a"); r.status != 409 {
+		t.Errorf("kid of another project: %d %s, want 409", r.status, r.body)
+	}
+	if r := do(t, "GET", n.admin+"/v1/projects/proj/keys", nil); r.status != 401 {
+		t.Errorf("no admin token: %d", r.status)
+	}
+	if r := do(t, "GET", n.admin+"/v1/projects/proj/keys", nil, "Authorization", "Bearer wrong"); r.status != 401 {
+		t.Errorf("wrong admin token: %d", r.status)
+	}
+
+	// List: oldest first.
+	r = n.adminDo("GET", "/v1/projects/proj/keys", nil)
+	if r.status != 200 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	var list struct{ Keys []map[string]any }
+	_ = json.Unmarshal(r.body, &list)
+	if len(list.Keys) != 3 || list.Keys[0]["kid"] != "k-a" || list.Keys[1]["kid"] != generated || list.Keys[2]["kid"] != "k-jwk" {
+		t.Fatalf("list: %s", r.body)
+	}
+	if r := n.adminDo("GET", "/v1/projects/nobody/keys", nil); r.status != 200 || !strings.Contains(string(r.body), `"keys":[]`) {
+		t.Errorf("empty project list: %d %s", r.status, r.body)
+	}
+
+	// Get, and 404 for unknown kids and other projects' kids.
+	if r := n.adminDo("GET", "/v1/projects/proj/keys/k-a", nil); r.status != 200 || r.json(t)["kid"] != "k-a" {
+		t.Errorf("get: %d %s", r.status, r.body)
+	}
+	if r := n.adminDo("GET", "/v1/projects/proj/keys/nope", nil); r.status != 404 {
+		t.Errorf("get unknown: %d", r.status)
+	}
+	if r := n.adminDo("GET", "/v1/projects/other/keys/k-a", nil); r.status != 404 {
+		t.Errorf("get other project's kid: %d", r.status)
+	}
+
+	// Verify, usage, patch.
+	tok := tokenFor(privA, "k-a", "proj")
+	for range 3 {
+		if c := n.code(tok); c != "ok" {
+			t.Fatalf("verify: %s", c)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var count int64
+		err := n.st.Pool().QueryRow(context.Background(), "SELECT verified_count FROM jwtgate_keys WHERE kid = 'k-a'").Scan(&count)
+		if err == nil && count == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verified_count in PostgreSQL is %d (%v), want 3 after the usage flush", count, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if k := n.adminDo("GET", "/v1/projects/proj/keys/k-a", nil).json(t); k["verified_count"] != float64(3) || k["last_used_at"] == nil {
+		t.Errorf("usage in key object: %v", k)
+	}
+	r = n.adminDo("PATCH", "/v1/projects/proj/keys/k-a", map[string]any{"label": "renamed", "status": "inactive"})
+	if r.status != 200 {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	if k := r.json(t); k["label"] != "renamed" || k["status"] != "inactive" {
+		t.Errorf("patched key: %v", k)
+	}
+	if c := n.code(tok); c != "key_inactive" {
+		t.Errorf("verify after deactivation on the same node: %s", c)
+	}
+	if r := n.adminDo("PATCH", "/v1/projects/proj/keys/k-a", map[string]any{"status": "paused"}); r.status != 400 {
+		t.Errorf("patch bad status: %d", r.status)
+	}
+	if r := n.adminDo("PATCH", "/v1/projects/proj/keys/nope", map[string]any{"label": "x"}); r.status != 404 {
+		t.Errorf("patch unknown: %d", r.status)
+	}
+	if r := n.adminDo("PATCH", "/v1/projects/other/keys/k-a", map[string]any{"label": "x"}); r.status != 404 {
+		t.Errorf("patch other project's kid: %d", r.status)
+	}
+	n.setStatus("proj", "k-a", "active")
+	if c := n.code(tok); c != "ok" {
+		t.Errorf("verify after reactivation: %s", c)
+	}
+
+	// Delete.
+	if r := n.adminDo("DELETE", "/v1/projects/other/keys/k-a", nil); r.status != 404 {
+		t.Errorf("delete other project's kid: %d", r.status)
+	}
+	if r := n.adminDo("DELETE", "/v1/projects/proj/keys/k-a", nil); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := n.adminDo("DELETE", "/v1/projects/proj/keys/k-a", nil); r.status != 404 {
+		t.Errorf("delete again: %d", r.status)
+	}
+	if c := n.code(tok); c != "unknown_kid" {
+		t.Errorf("verify after delete: %s", c)
+	}
+	if r := n.adminDo("PUT", "/v1/projects/proj/keys/k-jwk", nil); r.status != 405 || r.header.Get("Allow") == "" {
+		t.Errorf("wrong method: %d allow=%q", r.status, r.header.Get("Allow"))
+	}
+
+	// Health and metrics show the store.
+	if r := do(t, "GET", n.base+"/readyz", nil); r.status != 200 || strings.Contains(string(r.body), "degraded") {
+		t.Errorf("readyz: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", n.admin+"/metrics", nil); !strings.Contains(string(r.body), "jwtgate_store_connected 1") {
+		t.Errorf("metrics lack jwtgate_store_connected 1:\n%s", r.body)
+	}
+}
+
+// TestTwoNodes: a change on node A is in force on node B within the bound.
+func TestTwoNodes(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := startNode(t, dsn, "a"), startNode(t, dsn, "b")
+	priv := enginetest.Key("rsa2048-a")
+	tok := tokenFor(priv, "shared", "proj")
+
+	// B first learns that the kid is unknown (and caches that).
+	if c := b.code(tok); c != "unknown_kid" {
+		t.Fatalf("before registration: %s", c)
+	}
+	if r := a.addKey("proj", priv, "shared"); r.status != 201 {
+		t.Fatalf("add on A: %d %s", r.status, r.body)
+	}
+	d := b.eventually(tok, "ok", propagationBound)
+	t.Logf("registration on A in force on B after %v", d)
+	b.verify(tok) // now cached in B's key LRU and token cache
+
+	a.setStatus("proj", "shared", "inactive")
+	d = b.eventually(tok, "key_inactive", propagationBound)
+	t.Logf("deactivation on A in force on B after %v", d)
+
+	a.setStatus("proj", "shared", "active")
+	b.eventually(tok, "ok", propagationBound)
+
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/shared", nil); r.status != 204 {
+		t.Fatalf("delete on A: %d", r.status)
+	}
+	d = b.eventually(tok, "unknown_kid", propagationBound)
+	t.Logf("deletion on A in force on B after %v", d)
+
+	// And the other way round.
+	if r := b.addKey("proj", priv, "shared"); r.status != 201 {
+		t.Fatalf("add on B: %d %s", r.status, r.body)
+	}
+	a.eventually(tok, "ok", propagationBound)
+}
+
+// proxy is a TCP proxy to PostgreSQL that a test can cut: cutting closes
+// every proxied connection and refuses new ones, as a network partition
+// between one node and the database would.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]struct{}
+}
+
+func newProxy(t *testing.T, dsn string) (*proxy, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	u.Host = ln.Addr().String()
+	return p, u.String()
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go func() { io.Copy(s, c); s.Close(); c.Close() }()
+		go func() { io.Copy(c, s); s.Close(); c.Close() }()
+	}
+}
+
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
+	}
+}
+
+// TestListenerConnectionKilled: node B's listener connection is terminated
+// in PostgreSQL (pg_terminate_backend) while B cannot reconnect; keys change
+// on A meanwhile; B catches up once it reconnects.
+func TestListenerConnectionKilled(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a := startNode(t, dsn, "a")
+	px, viaProxy := newProxy(t, dsn)
+	b := startNode(t, viaProxy, "b", pgstore.WithReconnectBackoff(50*time.Millisecond, 200*time.Millisecond))
+	priv := enginetest.Key("rsa2048-a")
+	kids := []string{"stay", "deactivated", "deleted", "gone-before"}
+	toks := map[string]string{}
+	for _, kid := range kids {
+		if r := a.addKey("proj", priv, kid); r.status != 201 {
+			t.Fatalf("add %s: %d", kid, r.status)
+		}
+		toks[kid] = tokenFor(priv, kid, "proj")
+		b.eventually(toks[kid], "ok", propagationBound) // cached on B
+	}
+	tokNew := tokenFor(priv, "added-meanwhile", "proj")
+	if c := b.code(tokNew); c != "unknown_kid" {
+		t.Fatalf("unregistered kid: %s", c)
+	}
+	// A deletion B was told of before losing the connection stays in force.
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/gone-before", nil); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	b.eventually(toks["gone-before"], "unknown_kid", propagationBound)
+
+	// Kill B's listener connection in PostgreSQL, and keep B from
+	// reconnecting (the proxy refuses B's new connections).
+	pid := b.st.ListenerPID()
+	if pid == 0 {
+		t.Fatal("B's listener has no backend PID")
+	}
+	var appName string
+	if err := a.st.Pool().QueryRow(context.Background(), "SELECT application_name FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&appName); err != nil || appName != "jwtgate-b-listener" {
+		t.Fatalf("pg_stat_activity for B's listener pid %d: %q %v", pid, appName, err)
+	}
+	px.mu.Lock()
+	px.cut = true // refuse new connections; existing ones are left to PostgreSQL
+	px.mu.Unlock()
+	var killed bool
+	if err := a.st.Pool().QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed); err != nil || !killed {
+		t.Fatalf("pg_terminate_backend: %v %v", killed, err)
+	}
+	waitFor(t, "B notices the lost listener connection", func() bool { return !b.st.Connected() })
+
+	// Changes on A while B is not listening.
+	a.setStatus("proj", "deactivated", "inactive")
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/deleted", nil); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	if r := a.addKey("proj", priv, "added-meanwhile"); r.status != 201 {
+		t.Fatal(r.status)
+	}
+
+	// B keeps verifying from its caches, says it is degraded, and does not
+	// bring back the key deleted before the loss.
+	if c := b.code(toks["stay"]); c != "ok" {
+		t.Errorf("cached key while disconnected: %s", c)
+	}
+	if c := b.code(toks["gone-before"]); c == "ok" {
+		t.Error("B accepted a key deleted before it lost its connection")
+	}
+	r := do(t, "GET", b.base+"/readyz", nil)
+	if r.status != 200 || !strings.Contains(string(r.body), "degraded") || !strings.Contains(string(r.body), "disconnected") {
+		t.Errorf("readyz while disconnected: %d %s", r.status, r.body)
+	}
+	m := string(do(t, "GET", b.admin+"/metrics", nil).body)
+	if !strings.Contains(m, "jwtgate_store_connected 0") || !strings.Contains(m, "jwtgate_store_healthy 0") {
+		t.Errorf("metrics while disconnected lack jwtgate_store_connected 0 / jwtgate_store_healthy 0")
+	}
+
+	// B may reconnect: it resynchronises and catches up with every change.
+	px.setCut(false)
+	waitFor(t, "B reconnects", b.st.Connected)
+	b.eventually(toks["deactivated"], "key_inactive", propagationBound)
+	b.eventually(toks["deleted"], "unknown_kid", propagationBound)
+	b.eventually(tokNew, "ok", propagationBound)
+	if c := b.code(toks["stay"]); c != "ok" {
+		t.Errorf("unchanged key after reconnect: %s", c)
+	}
+	m = string(do(t, "GET", b.admin+"/metrics", nil).body)
+	if !strings.Contains(m, "jwtgate_store_reconnects_total 1") || !strings.Contains(m, "jwtgate_store_connected 1") {
+		t.Errorf("metrics after reconnect:\n%s", m)
+	}
+	// And it listens again: a change now propagates as usual.
+	a.setStatus("proj", "stay", "inactive")
+	b.eventually(toks["stay"], "key_inactive", propagationBound)
+}
+
+// TestPartitionMaxStale: while node B cannot reach PostgreSQL at all it
+// verifies from its caches; with a max-stale bound it drops them and fails
+// closed (503) instead, until the database is back.
+func TestPartitionMaxStale(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a := startNode(t, dsn, "a")
+	px, viaProxy := newProxy(t, dsn)
+	b := startNode(t, withParam(viaProxy, "jwtgate_max_stale", "300ms"), "b", pgstore.WithReconnectBackoff(50*time.Millisecond, 200*time.Millisecond))
+	priv := enginetest.Key("rsa2048-a")
+	if r := a.addKey("proj", priv, "k"); r.status != 201 {
+		t.Fatal(r.status)
+	}
+	tok := tokenFor(priv, "k", "proj")
+	b.eventually(tok, "ok", propagationBound)
+
+	px.setCut(true)
+	waitFor(t, "B notices the partition", func() bool { return !b.st.Connected() })
+	if c := b.code(tok); c != "ok" {
+		t.Errorf("right after the partition, a cached key: %s", c)
+	}
+	b.eventually(tok, "http-503", 5*time.Second)
+	px.setCut(false)
+	waitFor(t, "B reconnects", b.st.Connected)
+	b.eventually(tok, "ok", propagationBound)
+}
+
+func withParam(dsn, name, value string) string {
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestConcurrentRegistrationsAcrossNodes: several nodes register keys at
+// once; none is lost and a kid conflict gives 409 on all but one.
+func TestConcurrentRegistrationsAcrossNodes(t *testing.T) {
+	dsn := pgtest.Start(t)
+	nodes := []*node{startNode(t, dsn, "n0"), startNode(t, dsn, "n1"), startNode(t, dsn, "n2")}
+	priv := enginetest.Key("rsa2048-a")
+	const rounds = 15
+	var wg sync.WaitGroup
+	type result struct {
+		round, node, status int
+	}
+	results := make(chan result, rounds*len(nodes)*2)
+	for round := range rounds {
+		for i, n := range nodes {
+			wg.Add(2)
+			go func() { // everyone wants the same kid
+				defer wg.Done()
+				r := n.addKey(fmt.Sprintf("p%d", i), priv, fmt.Sprintf("contested-%d", round))
+				results <- result{round, i, r.status}
+			}()
+			go func() { // and a kid of its own
+				defer wg.Done()
+				r := n.addKey("own", priv, fmt.Sprintf("own-%d-%d", i, round))
+				if r.status != 201 {
+					t.Errorf("own kid on node %d: %d %s", i, r.status, r.body)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(results)
+	created := make([]int, rounds)
+	for r := range results {
+		switch r.status {
+		case 201:
+			created[r.round]++
+		case 409:
+		default:
+			t.Errorf("round %d node %d: status %d", r.round, r.node, r.status)
+		}
+	}
+	for round, c := range created {
+		if c != 1 {
+			t.Errorf("contested kid %d: %d nodes got 201, want exactly 1", round, c)
+		}
+	}
+	var list struct{ Keys []map[string]any }
+	_ = json.Unmarshal(nodes[1].adminDo("GET", "/v1/projects/own/keys", nil).body, &list)
+	if len(list.Keys) != rounds*len(nodes) {
+		t.Errorf("%d own keys listed, want %d: registrations were lost", len(list.Keys), rounds*len(nodes))
+	}
+	// Each contested kid is in force on every node, for its owner only.
+	for round := range rounds {
+		kid := fmt.Sprintf("contested-%d", round)
+		k, err := nodes[0].st.Get(context.Background(), kid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := tokenFor(priv, kid, k.Project)
+		for _, n := range nodes {
+			n.eventually(tok, "ok", propagationBound)
+		}
+	}
+}
