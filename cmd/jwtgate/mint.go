@@ -39,11 +39,6 @@ func runMint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jwtgate mint: --ttl must be at least 1s")
 		return exitUsage
 	}
-	priv, err := enginetest.LoadPrivateKey(*keyPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate mint: reading the private key:", err)
-		return exitError
-	}
 	iat := time.Now().Unix()
 	payload := map[string]any{"aud": []string{*project}, "iat": iat, "exp": iat + int64(ttl.Seconds())}
 	if *sub != "" {
@@ -64,6 +59,11 @@ func runMint(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		payload[name] = json.RawMessage(val)
+	}
+	priv, err := enginetest.LoadPrivateKey(*keyPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate mint: reading the private key:", err)
+		return exitError
 	}
 	fmt.Fprintln(stdout, enginetest.SignRS256(priv, enginetest.Header(*kid), payload))
 	return exitOK

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/server"
+)
+
+const testToken = "cli-test-admin-token-0123456789"
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func startInProcess(t *testing.T, opts ...engine.Option) *server.Server {
+	t.Helper()
+	srv, err := server.New(server.Config{
+		Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: engine.NewMemoryStore(),
+		AdminToken: testToken, EngineOptions: opts,
+		ClaimHeaders: map[string]string{"groupRef": "X-Group-Ref"},
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return srv
+}
+
+func verifyHTTP(t *testing.T, addr, tok string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/verify", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, resp.Header, m
+}
+
+// keygen -> keys add -> mint -> verify, all through run().
+func TestCLIKeygenAddMintVerify(t *testing.T) {
+	srv := startInProcess(t, engine.WithRequiredClaims("groupRef"))
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "acme")
+	code, out, errs := runCLI(t, "keygen", "--out", prefix)
+	if code != 0 {
+		t.Fatalf("keygen: %d %s", code, errs)
+	}
+	if !strings.Contains(out, prefix+".pem") {
+		t.Fatalf("keygen output %q", out)
+	}
+	st, err := os.Stat(prefix + ".pem")
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("private key mode %v (%v)", st.Mode().Perm(), err)
+	}
+	if code, _, _ := runCLI(t, "keygen", "--out", prefix); code == 0 {
+		t.Fatal("keygen overwrote an existing key without --force")
+	}
+	tokenFile := filepath.Join(dir, "admin-token")
+	os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600)
+	admin := []string{"--admin-url", "http://" + srv.AdminAddr(), "--admin-token-file", tokenFile, "--project", "acme"}
+
+	code, out, errs = runCLI(t, append([]string{"keys", "add", "--public-key", prefix + ".pub.pem", "--label", "prod"}, admin...)...)
+	if code != 0 {
+		t.Fatalf("keys add: %d %s", code, errs)
+	}
+	var key map[string]any
+	if err := json.Unmarshal([]byte(out), &key); err != nil || key["label"] != "prod" || key["bits"] != float64(2048) {
+		t.Fatalf("keys add output %q", out)
+	}
+	kid := key["kid"].(string)
+
+	code, out, errs = runCLI(t, "mint", "--key", prefix+".pem", "--kid", kid, "--project", "acme", "--ttl", "5m", "--sub", "alice", "--claim", "groupRef=g1", "--claim-json", "tier=3")
+	if code != 0 {
+		t.Fatalf("mint: %d %s", code, errs)
+	}
+	tok := strings.TrimSpace(out)
+	status, hdr, body := verifyHTTP(t, srv.Addr(), tok)
+	if status != 200 || body["kid"] != kid || body["sub"] != "alice" || hdr.Get("X-Group-Ref") != "g1" {
+		t.Fatalf("verify: %d %v %v", status, body, hdr)
+	}
+	if c := body["claims"].(map[string]any); c["tier"] != float64(3) || c["exp"].(float64)-c["iat"].(float64) != 300 {
+		t.Fatalf("claims %v", c)
+	}
+	// An 11-minute token is refused.
+	_, out, _ = runCLI(t, "mint", "--key", prefix+".pem", "--kid", kid, "--project", "acme", "--ttl", "11m", "--claim", "groupRef=g1")
+	if status, _, body := verifyHTTP(t, srv.Addr(), strings.TrimSpace(out)); status != 401 || body["error"] != "ttl_exceeded" {
+		t.Fatalf("11-minute token: %d %v", status, body)
+	}
+
+	// list, get, update, delete; the token from the environment.
+	t.Setenv("JWTGATE_ADMIN_TOKEN", testToken)
+	envAdmin := []string{"--admin-url", "http://" + srv.AdminAddr(), "--project", "acme"}
+	code, out, errs = runCLI(t, append([]string{"keys", "list"}, envAdmin...)...)
+	if code != 0 || !strings.Contains(out, kid) {
+		t.Fatalf("list: %d %q %s", code, out, errs)
+	}
+	code, out, _ = runCLI(t, append([]string{"keys", "get", "--kid", kid}, envAdmin...)...)
+	if code != 0 || !strings.Contains(out, `"verified_count": 1`) {
+		t.Fatalf("get: %d %q", code, out)
+	}
+	code, out, _ = runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive"}, envAdmin...)...)
+	if code != 0 || !strings.Contains(out, `"status": "inactive"`) {
+		t.Fatalf("update: %d %q", code, out)
+	}
+	if status, _, body := verifyHTTP(t, srv.Addr(), tok); status != 401 || body["error"] != "key_inactive" {
+		t.Fatalf("after deactivation: %d %v", status, body)
+	}
+	if code, _, _ := runCLI(t, append([]string{"keys", "delete", "--kid", kid}, envAdmin...)...); code != 0 {
+		t.Fatalf("delete: %d", code)
+	}
+	code, _, errs = runCLI(t, append([]string{"keys", "get", "--kid", kid}, envAdmin...)...)
+	if code != 1 || !strings.Contains(errs, "404 not_found") {
+		t.Fatalf("get deleted: %d %s", code, errs)
+	}
+	// Wrong token: a clear error.
+	code, _, errs = runCLI(t, "keys", "list", "--admin-url", "http://"+srv.AdminAddr(), "--project", "acme", "--admin-token", "wrong-wrong-wrong-wrong")
+	if code != 1 || !strings.Contains(errs, "401 unauthorized") {
+		t.Fatalf("wrong token: %d %s", code, errs)
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"nope"},
+		{"serve", "--leeway"},
+		{"serve", "extra"},
+		{"keygen", "--bits", "1024"},
+		{"mint", "--kid", "k"},
+		{"mint", "--key", "x", "--kid", "k", "--project", "p", "--claim", "novalue"},
+		{"keys"},
+		{"keys", "add"},
+		{"keys", "frobnicate", "--project", "p", "--admin-token", "x"},
+	} {
+		if code, _, _ := runCLI(t, args...); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	code, _, errs := runCLI(t, "serve", "--help")
+	if code != 0 || !strings.Contains(errs, "--require-claims") || !strings.Contains(errs, "JWTGATE_") {
+		t.Fatalf("serve --help: %d %s", code, errs)
+	}
+}
+
+func TestServeEnvAndBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("JWTGATE_LEEWAY", "1.5s") // not whole seconds: the engine refuses it
+	code, _, errs := runCLI(t, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	if code != exitError || !strings.Contains(errs, "leeway") {
+		t.Fatalf("bad env leeway: %d %s", code, errs)
+	}
+	t.Setenv("JWTGATE_LEEWAY", "")
+	os.Unsetenv("JWTGATE_LEEWAY")
+	code, _, errs = runCLI(t, "serve", "--data-dir", dir, "--store", "mysql://x")
+	if code != exitError || !strings.Contains(errs, "supported schemes") {
+		t.Fatalf("unknown store scheme: %d %s", code, errs)
+	}
+	code, _, errs = runCLI(t, "serve", "--data-dir", dir, "--claim-header", "groupRef")
+	if code != exitUsage || !strings.Contains(errs, "claim=Header") {
+		t.Fatalf("bad claim header: %d %s", code, errs)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for flag, want := range map[string]string{"addr": "JWTGATE_ADDR", "admin-addr": "JWTGATE_ADMIN_ADDR", "max-token-bytes": "JWTGATE_MAX_TOKEN_BYTES"} {
+		if got := envName(flag); got != want {
+			t.Errorf("%s: %s", flag, got)
+		}
+	}
+	_ = time.Second
+}
