@@ -4,7 +4,7 @@
 .PHONY: test-postgres bench-postgres bench-postgres-propagation bench-postgres-verify
 
 test-postgres:
-	JWTGATE_REQUIRE_PG=1 $(GO) test -race -count=1 ./internal/pgtest/ ./store/pgstore/
+	JWTGATE_REQUIRE_PG=1 $(GO) test -race -count=1 ./internal/pgtest/ ./store/pgstore/ ./bench/postgres/
 
 # Propagation delay between two nodes (1,000 changes) and verify throughput
 # with the PostgreSQL store vs the memory store.
