@@ -171,9 +171,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "generator   CPU %s = %s per request, %.1f%% of %d cores\n",
 		r.CPU.Total.Round(time.Millisecond), fmtDur(r.CPU.PerRequest), 100*r.CPU.Share, r.CPU.Cores)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "class\tsent\tmismatches\t\n")
+	fmt.Fprintf(tw, "class\tsent\tmismatches\n")
 	for _, c := range r.Classes {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", c.Class, c.Sent, c.Mismatches)
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", c.Class, c.Sent, c.Mismatches)
 	}
 	tw.Flush()
 	for _, s := range r.Warnings {

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jwtgate/jwtgate/loadgen"
+	"github.com/spf13/pflag"
+)
+
+// attackFlags are the flags attack and capacity share.
+type attackFlags struct {
+	targets     *string
+	maxTargets  *int
+	connections *int
+	workers     *int
+	maxWorkers  *int
+	timeout     *time.Duration
+	keepalive   *bool
+	allowRemote *bool
+	samples     *int
+	output      *string
+}
+
+func addAttackFlags(fs *pflag.FlagSet) *attackFlags {
+	return &attackFlags{
+		targets:     fs.StringP("targets", "t", "", "target file written by mint (required)"),
+		maxTargets:  fs.Int("max-targets", 0, "read at most this many targets (0 = all, up to 20M)"),
+		connections: fs.Int("connections", loadgen.DefaultConnections, "connections per host"),
+		workers:     fs.Int("workers", 0, "initial sending goroutines (default --connections)"),
+		maxWorkers:  fs.Int("max-workers", 0, "most sending goroutines (default 4 × --connections)"),
+		timeout:     fs.Duration("timeout", loadgen.DefaultTimeout, "per-request timeout"),
+		keepalive:   fs.Bool("keepalive", true, "reuse connections"),
+		allowRemote: fs.Bool("allow-remote", false, "allow targets that are not on a loopback address (DANGER: this is load)"),
+		samples:     fs.Int("samples", loadgen.DefaultSamples, "mismatches printed in full"),
+		output:      fs.StringP("output", "o", "", "directory for results (Vegeta binary), summary JSON and plots"),
+	}
+}
+
+// load reads the targets and warns when their tokens are stale.
+func (af *attackFlags) load(stderr io.Writer, d time.Duration) ([]loadgen.Target, error) {
+	if *af.targets == "" {
+		return nil, errors.New("--targets is required")
+	}
+	if f, err := os.Open(loadgen.ManifestPath(*af.targets)); err == nil {
+		m, err := loadgen.ReadManifest(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "WARNING: %v\n", err)
+		} else if s := m.Staleness(time.Now(), d); s != "" {
+			fmt.Fprintf(stderr, "WARNING: %s\n", s)
+		}
+	} else {
+		fmt.Fprintf(stderr, "WARNING: no manifest %s: cannot tell whether the valid tokens have expired\n", loadgen.ManifestPath(*af.targets))
+	}
+	return loadgen.ReadTargetFile(*af.targets, *af.maxTargets)
+}
+
+func (af *attackFlags) config(t []loadgen.Target) loadgen.AttackConfig {
+	return loadgen.AttackConfig{Targets: t, Connections: *af.connections, Workers: *af.workers,
+		MaxWorkers: *af.maxWorkers, Timeout: *af.timeout, NoKeepAlive: !*af.keepalive,
+		AllowRemote: *af.allowRemote, Samples: *af.samples}
+}
+
+func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("attack", pflag.ContinueOnError)
+	rate, _ := loadgen.ParseRate("100/s")
+	fs.Var(&rate, "rate", "request rate: constant N/s (or N/100ms) or a linear ramp A/s..B/s over the duration")
+	duration := fs.Duration("duration", 10*time.Second, "attack duration (at most 1h)")
+	name := fs.String("name", "loadgen", "attack name in the results")
+	af := addAttackFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: loadgen attack --targets FILE [flags]\n\nSends the targets in turn at --rate for --duration and checks every\nresponse: 200 for valid, else 401 with exactly the expected error code.\nExit status 1 when any verdict is wrong or any request failed.\n\n%s", fs.FlagUsages())
+	}
+	if ok, code := parse(fs, args, stderr); !ok {
+		return code
+	}
+	if *duration <= 0 || *duration > loadgen.MaxDuration {
+		return fail(stderr, "attack", fmt.Errorf("--duration must be between 0 and %s", loadgen.MaxDuration))
+	}
+	targets, err := af.load(stderr, *duration)
+	if err != nil {
+		return fail(stderr, "attack", err)
+	}
+	cfg := af.config(targets)
+	cfg.Name, cfg.Rate, cfg.Duration = *name, rate, *duration
+	var results *os.File
+	if *af.output != "" {
+		if err := os.MkdirAll(*af.output, 0o755); err != nil {
+			return fail(stderr, "attack", err)
+		}
+		if results, err = os.Create(filepath.Join(*af.output, loadgen.ResultsFile)); err != nil {
+			return fail(stderr, "attack", err)
+		}
+		defer results.Close()
+		cfg.Results = results
+	}
+	cfg.Status = statusLine(stderr, isTTY(stderr))
+	rep, err := loadgen.Attack(ctx, cfg)
+	if isTTY(stderr) {
+		fmt.Fprint(stderr, "\r\x1b[K")
+	}
+	if err != nil {
+		return fail(stderr, "attack", err)
+	}
+	if results != nil {
+		if err := results.Close(); err != nil {
+			return fail(stderr, "attack", err)
+		}
+		if err := loadgen.WriteOutputs(*af.output, rep); err != nil {
+			return fail(stderr, "attack", err)
+		}
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return fail(stderr, "attack", err)
+	}
+	if *af.output != "" {
+		fmt.Fprintf(stdout, "wrote %s/{%s,%s,%s} (vegeta report < %s)\n", *af.output, loadgen.ResultsFile,
+			loadgen.SummaryFile, loadgen.PlotFile, filepath.Join(*af.output, loadgen.ResultsFile))
+	}
+	if !rep.OK() {
+		return exitMismatch
+	}
+	return exitOK
+}
+
+// statusLine prints the live status: redrawn in place on a terminal, a
+// line every 5s otherwise.
+func statusLine(w io.Writer, tty bool) func(loadgen.Status) {
+	var last time.Duration
+	return func(s loadgen.Status) {
+		line := fmt.Sprintf("%5.0fs  %d done  %.0f/s (requested %.0f/s)  %d mismatches  %d errors  %d workers",
+			s.Elapsed.Seconds(), s.Done, s.Rate, s.Requested, s.Mismatches, s.Errors, s.Workers)
+		if tty {
+			fmt.Fprintf(w, "\r%s\x1b[K", line)
+			return
+		}
+		if s.Elapsed-last >= 5*time.Second {
+			last = s.Elapsed
+			fmt.Fprintln(w, line)
+		}
+	}
+}
