@@ -18,3 +18,15 @@ func addMulVVW(z, x []uint64, y uint64) uint64 {
 	}
 	return addMulVVWGeneric(z, x, y)
 }
+
+// mulRowsADX and reduceADX run whole Montgomery passes in assembly; see
+// arith_amd64.s. They need len(x) == len(n) a positive multiple of 8.
+//
+//go:noescape
+func mulRowsADX(t, x, y []uint64)
+
+//go:noescape
+func reduceADX(t, n []uint64, n0inv uint64) (c uint64)
+
+// fullASM reports whether the whole-pass assembly applies to nl limbs.
+func fullASM(nl int) bool { return useADX && nl%8 == 0 }

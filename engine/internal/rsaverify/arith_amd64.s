@@ -113,3 +113,143 @@ tailloop:
 done:
 	MOVQ R9, c+56(FP)
 	RET
+
+// The functions below require len(x) == len(n) == nl, a positive multiple
+// of 8, and len(t) == 2·nl. They loop over rows of the eight-limb block used
+// by addMulVVWADX, indexing z and the multiplicand with one offset (BX).
+
+// func mulRowsADX(t, x, y []uint64)
+//
+// For i in [0, nl): t[i+nl] = carry of t[i:i+nl] += x·y[i]. t[:nl] must be
+// zero on entry; t[nl:] is overwritten.
+TEXT ·mulRowsADX(SB), NOSPLIT, $0-72
+	MOVQ t_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), R13
+	MOVQ y_base+48(FP), R14
+	MOVQ R13, R8
+mrow:
+	MOVQ 0(R14), DX
+	XORQ BX, BX
+	XORQ R9, R9
+	MOVQ R13, CX
+	SHRQ $3, CX
+mblk:
+	XORQ AX, AX
+	MULXQ 0(SI)(BX*1), R10, R11
+	ADCXQ R9, R10
+	ADOXQ 0(DI)(BX*1), R10
+	MOVQ R10, 0(DI)(BX*1)
+	MULXQ 8(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 8(DI)(BX*1), R10
+	MOVQ R10, 8(DI)(BX*1)
+	MULXQ 16(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 16(DI)(BX*1), R10
+	MOVQ R10, 16(DI)(BX*1)
+	MULXQ 24(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 24(DI)(BX*1), R10
+	MOVQ R10, 24(DI)(BX*1)
+	MULXQ 32(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 32(DI)(BX*1), R10
+	MOVQ R10, 32(DI)(BX*1)
+	MULXQ 40(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 40(DI)(BX*1), R10
+	MOVQ R10, 40(DI)(BX*1)
+	MULXQ 48(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 48(DI)(BX*1), R10
+	MOVQ R10, 48(DI)(BX*1)
+	MULXQ 56(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 56(DI)(BX*1), R10
+	MOVQ R10, 56(DI)(BX*1)
+	ADCXQ AX, R12
+	ADOXQ AX, R12
+	MOVQ R12, R9
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  mblk
+	MOVQ R9, 0(DI)(BX*1)
+	ADDQ $8, DI
+	ADDQ $8, R14
+	DECQ R8
+	JNZ  mrow
+	RET
+
+// func reduceADX(t, n []uint64, n0inv uint64) (c uint64)
+//
+// Montgomery reduction rows: for i in [0, nl): m = t[i]·n0inv;
+// t[i:i+nl] += n·m; the carry and the running carry c are added into
+// t[i+nl]. Returns the final carry c (the result is c·R + t[nl:]).
+TEXT ·reduceADX(SB), NOSPLIT, $0-64
+	MOVQ t_base+0(FP), DI
+	MOVQ n_base+24(FP), SI
+	MOVQ n_len+32(FP), R13
+	MOVQ n0inv+48(FP), R14
+	XORQ R15, R15
+	MOVQ R13, R8
+rrow:
+	MOVQ 0(DI), DX
+	IMULQ R14, DX
+	XORQ BX, BX
+	XORQ R9, R9
+	MOVQ R13, CX
+	SHRQ $3, CX
+rblk:
+	XORQ AX, AX
+	MULXQ 0(SI)(BX*1), R10, R11
+	ADCXQ R9, R10
+	ADOXQ 0(DI)(BX*1), R10
+	MOVQ R10, 0(DI)(BX*1)
+	MULXQ 8(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 8(DI)(BX*1), R10
+	MOVQ R10, 8(DI)(BX*1)
+	MULXQ 16(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 16(DI)(BX*1), R10
+	MOVQ R10, 16(DI)(BX*1)
+	MULXQ 24(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 24(DI)(BX*1), R10
+	MOVQ R10, 24(DI)(BX*1)
+	MULXQ 32(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 32(DI)(BX*1), R10
+	MOVQ R10, 32(DI)(BX*1)
+	MULXQ 40(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 40(DI)(BX*1), R10
+	MOVQ R10, 40(DI)(BX*1)
+	MULXQ 48(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 48(DI)(BX*1), R10
+	MOVQ R10, 48(DI)(BX*1)
+	MULXQ 56(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 56(DI)(BX*1), R10
+	MOVQ R10, 56(DI)(BX*1)
+	ADCXQ AX, R12
+	ADOXQ AX, R12
+	MOVQ R12, R9
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  rblk
+	MOVQ 0(DI)(BX*1), R10
+	XORQ R11, R11
+	ADDQ R9, R10
+	ADCQ $0, R11
+	ADDQ R15, R10
+	ADCQ $0, R11
+	MOVQ R10, 0(DI)(BX*1)
+	MOVQ R11, R15
+	ADDQ $8, DI
+	DECQ R8
+	JNZ  rrow
+	MOVQ R15, c+56(FP)
+	RET

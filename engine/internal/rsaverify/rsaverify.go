@@ -216,8 +216,12 @@ func (k *PublicKey) montMul(z, x, y, t []uint64) {
 	t = t[:2*nl]
 	clear(t[:nl])
 	x = x[:nl]
-	for i := 0; i < nl; i++ {
-		t[i+nl] = addMulVVW(t[i:i+nl], x, y[i])
+	if fullASM(nl) {
+		mulRowsADX(t, x, y[:nl])
+	} else {
+		for i := 0; i < nl; i++ {
+			t[i+nl] = addMulVVW(t[i:i+nl], x, y[i])
+		}
 	}
 	k.reduce(z, t)
 }
@@ -226,6 +230,12 @@ func (k *PublicKey) montMul(z, x, y, t []uint64) {
 // Each cross product xᵢ·xⱼ (i < j) is computed once and doubled.
 func (k *PublicKey) montSqr(z, x, t []uint64) {
 	nl := len(k.n)
+	if fullASM(nl) {
+		// A full-width product in assembly beats the triangle with its
+		// ragged rows and Go doubling pass (measured: BenchmarkVerify).
+		k.montMul(z, x, x, t)
+		return
+	}
 	t = t[:2*nl]
 	x = x[:nl]
 	clear(t)
@@ -254,13 +264,17 @@ func (k *PublicKey) reduce(z, t []uint64) {
 	nl := len(k.n)
 	n := k.n
 	var c uint64
-	for i := 0; i < nl; i++ {
-		m := t[i] * k.n0inv
-		cc := addMulVVW(t[i:i+nl], n, m)
-		var c1, c2 uint64
-		t[i+nl], c1 = bits.Add64(t[i+nl], cc, 0)
-		t[i+nl], c2 = bits.Add64(t[i+nl], c, 0)
-		c = c1 + c2
+	if fullASM(nl) {
+		c = reduceADX(t[:2*nl], n, k.n0inv)
+	} else {
+		for i := 0; i < nl; i++ {
+			m := t[i] * k.n0inv
+			cc := addMulVVW(t[i:i+nl], n, m)
+			var c1, c2 uint64
+			t[i+nl], c1 = bits.Add64(t[i+nl], cc, 0)
+			t[i+nl], c2 = bits.Add64(t[i+nl], c, 0)
+			c = c1 + c2
+		}
 	}
 	// u = c·R + t[nl:] < 2N. z = u - N if u ≥ N else u.
 	u := t[nl : 2*nl]
