@@ -86,6 +86,7 @@ func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (bool, int) {
 		if errors.Is(err, pflag.ErrHelp) {
 			return false, exitOK
 		}
+		fmt.Fprintf(stderr, "loadgen %s: %v (see --help)\n", fs.Name(), err)
 		return false, exitUsage
 	}
 	if fs.NArg() > 0 {
