@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,9 @@ import (
 // DeleteKey has returned, no verify that starts afterwards may succeed with
 // that key — through the key cache or the token cache.
 func TestConcurrentRotation(t *testing.T) {
+	// More Ps than cores widens the interleavings (a stale-load race was
+	// seen mostly with GOMAXPROCS >= 4).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(4, runtime.GOMAXPROCS(0))))
 	for _, tokenCache := range []int{0, 1024} {
 		t.Run(fmt.Sprintf("token_cache=%d", tokenCache), func(t *testing.T) {
 			testConcurrentRotation(t, tokenCache)

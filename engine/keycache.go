@@ -200,6 +200,11 @@ func (c *keyCache) get(kid []byte, nowNano int64) (*keyEntry, error) {
 		} else if c.negTTL > 0 {
 			sh.neg.Add(k, nowNano+c.negTTL)
 		}
+	} else if f.e != nil {
+		// Not cached: an invalidation may have overtaken the load. The
+		// entry still serves the verifies that began before it, but is born
+		// revoked so that no token cached with it is ever answered.
+		f.e.revoked.Store(true)
 	}
 	sh.mu.Unlock()
 	close(f.done)
