@@ -33,6 +33,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -200,6 +201,7 @@ func startServer() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale()
 	dir, err := os.MkdirTemp("", "jwtgate-pg-")
 	if err != nil {
 		return nil, err
@@ -320,6 +322,26 @@ func (s *server) stop() {
 		<-s.done
 	}
 	os.RemoveAll(s.dir)
+}
+
+// removeStale removes the directories of throwaway servers whose test
+// process was killed (the server died with it, the directory stayed).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "jwtgate-pg-*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			line, _, _ := strings.Cut(string(b), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && pid > 0 &&
+				syscall.Kill(pid, 0) != syscall.ESRCH {
+				continue // still running
+			}
+		}
+		os.RemoveAll(d)
+	}
 }
 
 func freePort() (int, error) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/engine/enginetest"
 	"github.com/jwtgate/jwtgate/internal/pgtest"
 	"github.com/jwtgate/jwtgate/server"
@@ -41,11 +42,17 @@ type node struct {
 
 func startNode(t *testing.T, dsn, name string, opts ...pgstore.Option) *node {
 	t.Helper()
+	return startNodeWith(t, dsn, name, nil, opts...)
+}
+
+func startNodeWith(t *testing.T, dsn, name string, engineOpts []engine.Option, opts ...pgstore.Option) *node {
+	t.Helper()
 	opts = append([]pgstore.Option{pgstore.WithApplicationName("jwtgate-" + name)}, opts...)
 	st := open(t, dsn, opts...)
 	srv, err := server.New(server.Config{
 		Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: st, AdminToken: adminToken,
 		DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), UsageFlushInterval: 50 * time.Millisecond,
+		EngineOptions: engineOpts,
 	})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -624,6 +631,60 @@ func TestConcurrentRegistrationsAcrossNodes(t *testing.T) {
 		tok := tokenFor(priv, kid, k.Project)
 		for _, n := range nodes {
 			n.eventually(tok, "ok", propagationBound)
+		}
+	}
+}
+
+// TestDeletionWhileLoadsRace: node B loads keys all the time (a one-entry
+// key cache, two keys in use) while notifications from node A keep
+// arriving; a key deleted on A must then be refused on B for good — no
+// token cached during a load that a notification overtook may survive the
+// deletion.
+func TestDeletionWhileLoadsRace(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a := startNode(t, dsn, "a")
+	b := startNodeWith(t, dsn, "b", []engine.Option{engine.WithKeyCacheSize(1)})
+	priv := enginetest.Key("rsa2048-a")
+	for _, kid := range []string{"x", "y", "z"} {
+		if r := a.addKey("proj", priv, kid); r.status != 201 {
+			t.Fatal(r.status)
+		}
+	}
+	tx, ty := tokenFor(priv, "x", "proj"), tokenFor(priv, "y", "proj")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tok := tx
+				if (i+j)%2 == 1 {
+					tok = ty
+				}
+				b.verify(tok)
+			}
+		}()
+	}
+	for i := range 150 { // notifications from A while B loads
+		if r := a.adminDo("PATCH", "/v1/projects/proj/keys/z", map[string]any{"label": fmt.Sprint("l", i)}); r.status != 200 {
+			t.Fatal(r.status)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/x", nil); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	b.eventually(tx, "unknown_kid", propagationBound)
+	for range 200 {
+		if c := b.code(tx); c != "unknown_kid" {
+			t.Fatalf("B verified a token of a deleted key again: %s", c)
 		}
 	}
 }

@@ -153,17 +153,13 @@ type Store struct {
 type invHolder struct{ inv Invalidator }
 
 // preciseInvalidation says whether Invalidate(kid) is enough to take a
-// change into force. It is not with the current engine: when an
-// invalidation (of any kid) happens while the key cache is loading a key,
-// the loaded entry is not cached but is still returned, and the tokens it
-// verifies enter the token cache pointing to an entry that no later
-// Invalidate can revoke (only InvalidateAll's purge of the token cache
-// reaches them). With invalidations arriving asynchronously from other
-// nodes that race is common. Until the engine marks such entries revoked,
-// the Store calls InvalidateAll for every change it learns of and after
-// every update or deletion it makes, which removes any such orphan before
-// a change is reported done. Set to true once the engine is fixed.
-const preciseInvalidation = false
+// change into force. It is since engine commit 34221d7 ("Revoke key entries
+// whose load was overtaken by an invalidation"): before it, a key entry
+// loaded while an invalidation (of any kid) happened was returned but not
+// cached, and tokens cached with it escaped every later Invalidate, so the
+// Store had to call InvalidateAll for every change. Kept as a switch (with
+// changedHere) in case an engine without that fix must be used.
+const preciseInvalidation = true
 
 // dsnOptions are query parameters of a postgres:// URL that configure the
 // Store rather than the connection; they are removed before connecting.
