@@ -169,6 +169,9 @@ func CodeOf(err error) Code {
 	if err == nil {
 		return CodeOK
 	}
+	if e, ok := err.(*Error); ok { // the verifier's own errors: no allocation
+		return e.Code
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

@@ -8,10 +8,12 @@ import (
 )
 
 // sigKey checks an RSASSA-PKCS1-v1_5 signature over a SHA-256 digest. The
-// signature has already been checked to be exactly the modulus size.
-// Implementations are immutable and safe for concurrent use.
-type sigKey interface {
-	verify(digest *[32]byte, sig []byte) bool
+// signature has already been checked to be exactly the modulus size. It is
+// a concrete type, not an interface, so that the digest (on the caller's
+// stack) does not escape to the heap. Immutable and safe for concurrent use.
+type sigKey struct {
+	fast *rsaverify.PublicKey // precomputed Montgomery form, when supported
+	std  *rsa.PublicKey       // crypto/rsa fallback otherwise
 }
 
 // newSigKey prepares pub for verification, doing all per-key work once. Keys
@@ -20,21 +22,15 @@ type sigKey interface {
 // crypto/rsa.
 func newSigKey(pub *rsa.PublicKey) (sigKey, error) {
 	if k, err := rsaverify.New(pub); err == nil {
-		return fastRSA{k}, nil
+		return sigKey{fast: k}, nil
 	}
-	return stdRSA{pub}, nil
+	return sigKey{std: pub}, nil
 }
 
-// fastRSA verifies with the precomputed public key.
-type fastRSA struct{ k *rsaverify.PublicKey }
-
-func (k fastRSA) verify(digest *[32]byte, sig []byte) bool {
-	return k.k.VerifyPKCS1v15SHA256(digest, sig)
-}
-
-// stdRSA verifies with crypto/rsa.
-type stdRSA struct{ pub *rsa.PublicKey }
-
-func (k stdRSA) verify(digest *[32]byte, sig []byte) bool {
-	return rsa.VerifyPKCS1v15(k.pub, crypto.SHA256, digest[:], sig) == nil
+func (k *sigKey) verify(digest *[32]byte, sig []byte) bool {
+	if k.fast != nil {
+		return k.fast.VerifyPKCS1v15SHA256(digest, sig)
+	}
+	d := *digest // a copy, so that digest itself never escapes
+	return rsa.VerifyPKCS1v15(k.std, crypto.SHA256, d[:], sig) == nil
 }
