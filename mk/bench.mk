@@ -9,7 +9,8 @@
 #                                   token pools); part of `make test`
 #   make bench-doc                  rerun the suites and openssl speed and rewrite
 #                                   the tables and charts in docs/BENCHMARKS.md
-#                                   (RESULTS=<file> reuses a results file instead)
+#                                   (RESULTS=<file> reuses a results file instead);
+#                                   the raw results it used are kept in bench/results/
 #
 # Knobs: BENCH (regexp, default .), BENCH_COUNT (6), BENCH_TIME (1s),
 # BENCH_PKG (./bench/).
@@ -29,14 +30,22 @@ BENCH_OUT    ?= $(BENCH_DIR)/$(shell date -u +%Y-%m-%d)-$(BENCH_COMMIT).txt
 # `bench` is declared in the Makefile; this adds the suite to it.
 bench: bench-suite
 
+# The test binary is built once and run BENCH_COUNT times with -count 1, so
+# the repetitions of all benchmarks are interleaved: a burst of load from
+# elsewhere on the machine spreads over every benchmark instead of skewing
+# one, and ratios between benchmarks stay comparable.
 bench-suite:
 	@mkdir -p $(BENCH_DIR)
-	@{ echo "commit: $(BENCH_COMMIT)"; echo "date: $$(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "nproc: $$(nproc)"; \
-	  $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -timeout 60m $(BENCH_PKG); \
-	  echo $$? > $(BENCH_OUT).rc; } | tee $(BENCH_OUT).tmp; \
-	st=$$(cat $(BENCH_OUT).rc); rm -f $(BENCH_OUT).rc; \
-	[ "$$st" = 0 ] || { echo "benchmarks failed; partial output in $(BENCH_OUT).tmp"; exit 1; }
-	@mv $(BENCH_OUT).tmp $(BENCH_OUT) && echo "wrote $(BENCH_OUT)"
+	@set -e; bin=$$(mktemp -d)/bench.test; trap 'rm -rf "$$(dirname $$bin)"' EXIT; \
+	$(GO) test -c -o "$$bin" $(BENCH_PKG); \
+	{ echo "commit: $(BENCH_COMMIT)"; echo "date: $$(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "nproc: $$(nproc)"; } > $(BENCH_OUT).tmp; \
+	for i in $$(seq $(BENCH_COUNT)); do \
+	  echo "run $$i/$(BENCH_COUNT)" >&2; \
+	  (cd $(BENCH_PKG) && "$$bin" -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCH_TIME) -test.count 1 -test.timeout 60m) > "$$bin.out" \
+	    || { cat "$$bin.out"; echo "benchmarks failed; partial results in $(BENCH_OUT).tmp" >&2; exit 1; }; \
+	  cat "$$bin.out" | tee -a $(BENCH_OUT).tmp | grep '^Benchmark' >&2 || true; \
+	done; \
+	mv $(BENCH_OUT).tmp $(BENCH_OUT); echo "wrote $(BENCH_OUT)"
 
 benchstat-install:
 	@test -x "$(BENCHSTAT)" || { echo "installing benchstat"; $(GO) install golang.org/x/perf/cmd/benchstat@latest; }
@@ -79,4 +88,8 @@ bench-doc:
 	mkdir -p $(BENCH_DIR); \
 	echo "openssl speed -seconds 3 rsa2048"; \
 	openssl speed -seconds 3 rsa2048 > $(BENCH_DIR)/openssl-rsa2048.txt 2>/dev/null || echo "openssl speed failed" >&2; \
-	$(GO) run ./bench/cmd/benchdoc --results "$$res" --openssl $(BENCH_DIR)/openssl-rsa2048.txt --doc docs/BENCHMARKS.md --img docs/img
+	$(GO) run ./bench/cmd/benchdoc --results "$$res" --openssl $(BENCH_DIR)/openssl-rsa2048.txt --doc docs/BENCHMARKS.md --img docs/img; \
+	mkdir -p bench/results; \
+	if [ "$$res" != bench/results/latest.txt ]; then cp "$$res" bench/results/latest.txt; fi; \
+	if [ -s $(BENCH_DIR)/openssl-rsa2048.txt ]; then cp $(BENCH_DIR)/openssl-rsa2048.txt bench/results/openssl-rsa2048.txt; fi; \
+	echo "rewrote docs/BENCHMARKS.md and docs/img/bench-*.svg; raw data in bench/results/ (commit it with them)"

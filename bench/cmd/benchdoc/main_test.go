@@ -72,6 +72,10 @@ func TestParseOpenSSL(t *testing.T) {
 	if !ok || o.VerifyS != 68310.8 || o.SignS != 4096 || o.Version != "3.0.19" {
 		t.Fatalf("got %+v %v", o, ok)
 	}
+	o, ok = ParseOpenSSL(strings.NewReader("version: 3.0.19\nbuilt on: x\n" + out[strings.Index(out, "\n")+1:]))
+	if !ok || o.Version != "3.0.19" {
+		t.Fatalf("OpenSSL 3 speed header: got %+v %v", o, ok)
+	}
 	if _, ok := ParseOpenSSL(strings.NewReader("garbage\n")); ok {
 		t.Error("parsed garbage")
 	}

@@ -94,8 +94,12 @@ func ParseOpenSSL(r io.Reader) (OpenSSL, bool) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "OpenSSL ") && o.Version == "" {
-			o.Version = strings.Fields(line)[1]
+		if o.Version == "" {
+			if v, ok := strings.CutPrefix(line, "version: "); ok { // OpenSSL 3 speed
+				o.Version = strings.TrimSpace(v)
+			} else if strings.HasPrefix(line, "OpenSSL ") { // OpenSSL 1.1 speed, openssl version
+				o.Version = strings.Fields(line)[1]
+			}
 		}
 		if m := opensslRSA.FindStringSubmatch(line); m != nil {
 			o.SignS, _ = strconv.ParseFloat(m[1], 64)
