@@ -8,7 +8,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -148,10 +147,10 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (*CapacityResult, error) 
 }
 
 // StepHeader is the header of the per-step table.
-const StepHeader = "step\trate\tachieved\tp50\tslo-latency\tmismatches\terrors\tgen-cpu\tverdict"
+const StepHeader = "step       rate     achieved       p50  slo-latency  mismatches  errors  gen-cpu  verdict"
 
-// FormatStep formats one step as a row of the table (tab-separated, for a
-// tabwriter).
+// FormatStep formats one step as a row of the table (fixed-width columns,
+// so rows printed as steps end line up).
 func FormatStep(s Step) string {
 	v := "pass"
 	if !s.Pass {
@@ -159,22 +158,21 @@ func FormatStep(s Step) string {
 	} else if s.Why != "" {
 		v = "pass (" + s.Why + ")"
 	}
-	return fmt.Sprintf("%d\t%.0f/s\t%.1f/s\t%s\t%s\t%d\t%d\t%.0f%%\t%s",
-		s.N, s.Rate, s.Achieved, fmtDur(s.P50), fmtDur(s.SLOLatency), s.Mismatches, s.Errors, 100*s.CPUShare, v)
+	return fmt.Sprintf("%4d %10s %12s %9s %12s %11d %7d %7.0f%%  %s",
+		s.N, fmt.Sprintf("%.0f/s", s.Rate), fmt.Sprintf("%.1f/s", s.Achieved), fmtDur(s.P50), fmtDur(s.SLOLatency),
+		s.Mismatches, s.Errors, 100*s.CPUShare, v)
 }
 
 // WriteTable writes every step and the final line
 // "capacity: N req/s at p99 <= 10ms".
 func (r *CapacityResult) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, StepHeader)
+	var b strings.Builder
+	b.WriteString(StepHeader + "\n")
 	for _, s := range r.Steps {
-		fmt.Fprintln(tw, FormatStep(s))
+		b.WriteString(FormatStep(s) + "\n")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, r.Line()+"\n")
+	b.WriteString(r.Line() + "\n")
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
@@ -194,8 +192,8 @@ func (r *CapacityResult) WriteSVG(w io.Writer, slo SLO) error {
 		maxX = max(maxX, s.Achieved)
 		maxY = max(maxY, s.SLOLatency.Seconds()*1000)
 	}
-	maxX *= 1.05
-	maxY = math.Min(maxY*1.05, slo.Max.Seconds()*1000*5) // keep the SLO readable
+	maxX = niceCeil(maxX * 1.02)
+	maxY = niceCeil(math.Min(maxY*1.02, slo.Max.Seconds()*1000*5)) // keep the SLO readable
 	x := func(v float64) float64 { return L + v/maxX*(W-L-R) }
 	y := func(ms float64) float64 { return H - B - math.Min(ms, maxY)/maxY*(H-T-B) }
 	var b strings.Builder
@@ -207,14 +205,14 @@ func (r *CapacityResult) WriteSVG(w io.Writer, slo SLO) error {
 	for i := 0; i <= 5; i++ {
 		vx, vy := maxX*float64(i)/5, maxY*float64(i)/5
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`+"\n", x(vx), H-B+18, vx)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.1f</text>`+"\n", L-6, y(vy)+4, vy)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%g</text>`+"\n", L-6, y(vy)+4, math.Round(vy*1000)/1000)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", L, y(vy), W-R, y(vy))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">achieved rate (req/s)</text>`+"\n", (W+L)/2, H-12)
 	fmt.Fprintf(&b, `<text x="16" y="%d" transform="rotate(-90 16 %d)" text-anchor="middle">latency (ms)</text>`+"\n", (H)/2, H/2)
 	sloY := y(slo.Max.Seconds() * 1000)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#888" stroke-dasharray="6 4"/><text x="%d" y="%.1f" fill="#555" text-anchor="end">SLO %s</text>`+"\n",
-		L, sloY, W-R, sloY, W-R, sloY-4, xmlEscape(slo.Name+" "+slo.Max.String()))
+	fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#888" stroke-dasharray="6 4"/><text x="%d" y="%.1f" fill="#555">SLO %s</text>`+"\n",
+		L, sloY, W-R, sloY, L+220, sloY-4, xmlEscape(slo.Name+" "+slo.Max.String()))
 	series := []struct {
 		name, color string
 		val         func(Step) time.Duration
@@ -240,6 +238,22 @@ func (r *CapacityResult) WriteSVG(w io.Writer, slo SLO) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// niceCeil rounds v up to 5 × a step of 1, 2, 2.5 or 5 times a power of
+// ten, so that the five axis ticks are round numbers.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	raw := v / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*mag >= raw {
+			return 5 * m * mag
+		}
+	}
+	return 50 * mag
 }
 
 func xmlEscape(s string) string {

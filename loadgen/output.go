@@ -3,9 +3,11 @@ package loadgen
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"github.com/tsenart/vegeta/v12/lib/plot"
@@ -71,7 +73,7 @@ func WriteOutputs(dir string, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	if err := WritePlot(out, in, "jwtgate loadgen: "+rep.Name+" at "+rep.Rate); err != nil {
+	if err := WritePlot(out, in, fmt.Sprintf("jwtgate loadgen: %s for %s (%d requests)", rep.Rate, rep.Duration.Round(time.Second), rep.Requests)); err != nil {
 		out.Close()
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/jwtgate/jwtgate/loadgen"
@@ -73,6 +74,7 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&rate, "rate", "request rate: constant N/s (or N/100ms) or a linear ramp A/s..B/s over the duration")
 	duration := fs.Duration("duration", 10*time.Second, "attack duration (at most 1h)")
 	name := fs.String("name", "loadgen", "attack name in the results")
+	cpuprofile := fs.String("cpuprofile", "", "write the generator's CPU profile to this file")
 	af := addAttackFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: loadgen attack --targets FILE [flags]\n\nSends the targets in turn at --rate for --duration and checks every\nresponse: 200 for valid, else 401 with exactly the expected error code.\nExit status 1 when any verdict is wrong or any request failed.\n\n%s", fs.FlagUsages())
@@ -101,6 +103,17 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		cfg.Results = results
 	}
 	cfg.Status = statusLine(stderr, isTTY(stderr))
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fail(stderr, "attack", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fail(stderr, "attack", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := loadgen.Attack(ctx, cfg)
 	if isTTY(stderr) {
 		fmt.Fprint(stderr, "\r\x1b[K")

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jwtgate/jwtgate/loadgen"
@@ -42,17 +41,12 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, "capacity", err)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, loadgen.StepHeader)
+	fmt.Fprintln(stdout, loadgen.StepHeader)
 	res, err := loadgen.Capacity(ctx, loadgen.CapacityConfig{
 		Attack: af.config(targets), SLO: slo, Start: *start, Max: *maxRate, StepDuration: *step,
 		Precision: *precision, MaxSteps: *maxSteps,
-		Step: func(s loadgen.Step) {
-			fmt.Fprintln(tw, loadgen.FormatStep(s))
-			tw.Flush() // a row per step as it ends (columns may shift)
-		},
+		Step: func(s loadgen.Step) { fmt.Fprintln(stdout, loadgen.FormatStep(s)) },
 	})
-	tw.Flush()
 	if err != nil && res == nil {
 		return fail(stderr, "capacity", err)
 	}
