@@ -158,3 +158,14 @@ func (s *MemoryStore) RecordUsage(_ context.Context, batch []Usage) error {
 	}
 	return nil
 }
+
+// Invalidator drops cached state about keys. *Verifier implements it; a
+// store that learns of changes made elsewhere (another node) is given one
+// and calls it for each change, or InvalidateAll when it cannot know what
+// it missed.
+type Invalidator interface {
+	Invalidate(kid string)
+	InvalidateAll()
+}
+
+var _ Invalidator = (*Verifier)(nil)

@@ -85,11 +85,9 @@ type Config struct {
 	ShutdownDelay time.Duration
 }
 
-// Invalidator drops cached state about keys; *engine.Verifier satisfies it.
-type Invalidator interface {
-	Invalidate(kid string)
-	InvalidateAll()
-}
+// Invalidator drops cached state about keys; *engine.Verifier satisfies
+// it. It is engine.Invalidator, so stores need not import the server.
+type Invalidator = engine.Invalidator
 
 // InvalidationSource is implemented by stores that learn of changes made
 // elsewhere (another node); the server calls SetInvalidator right after

@@ -58,22 +58,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jwtgate/jwtgate/engine"
-	"github.com/jwtgate/jwtgate/server"
 )
 
 // Invalidator is what the Store tells about changes made elsewhere;
-// *engine.Verifier implements it. It is the server's type, so that a Store
-// is a server.InvalidationSource (a method's parameter types must be
-// identical for the server's type assertion to hold).
-type Invalidator = server.Invalidator
+// *engine.Verifier implements it. (The server's optional store interfaces
+// are checked in interfaces_test.go, so that the store does not import the
+// server.)
+type Invalidator = engine.Invalidator
 
-// The server's optional store interfaces, checked at compile time.
 var (
-	_ server.InvalidationSource = (*Store)(nil)
-	_ server.HealthReporter     = (*Store)(nil)
-	_ server.MetricsWriter      = (*Store)(nil)
-	_ engine.KeyStore           = (*Store)(nil)
-	_ engine.UsageRecorder      = (*Store)(nil)
+	_ engine.KeyStore      = (*Store)(nil)
+	_ engine.UsageRecorder = (*Store)(nil)
 )
 
 // Option configures Open.
