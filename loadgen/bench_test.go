@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"io"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jwtgate/jwtgate/engine/enginetest"
 	"github.com/valyala/fasthttp"
@@ -67,4 +69,63 @@ func BenchmarkCheck(b *testing.B) {
 			b.Fatal("mismatch")
 		}
 	}
+}
+
+// BenchmarkMintEfficiency measures, interleaved in the same run: raw
+// RSA-2048 signing on one goroutine and on every core, and minting
+// all-signed tokens on one worker and on every core. It reports
+//
+//	efficiency: parallel mint rate / (cores × one-goroutine sign rate), the
+//	            issue's target (≥ 0.9);
+//	scaling:    parallel raw sign rate / (cores × one-goroutine sign rate),
+//	            what the machine allowed at the time (on a shared machine it
+//	            bounds efficiency);
+//	vs-raw:     parallel mint rate / parallel raw sign rate;
+//	sign-share: one-worker raw sign time / one-worker mint time (the share
+//	            of a token's cost that is its RSA signature).
+func BenchmarkMintEfficiency(b *testing.B) {
+	ring := &Keyring{Project: "bench", Keys: []*SigningKey{NewSigningKey(enginetest.Key("rsa2048-a"))}}
+	mix, _ := ParseMix("valid=1")
+	c := runtime.GOMAXPROCS(0)
+	const n = 300
+	k := ring.Keys[0].Private
+	d := sha256.Sum256([]byte("header.payload"))
+	var rawOne, rawAll, one, all time.Duration
+	sign := func(count, workers int) time.Duration {
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range count / workers {
+					if _, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, d[:]); err != nil {
+						panic(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(t0)
+	}
+	mint := func(count, workers int) time.Duration {
+		t0 := time.Now()
+		if _, err := Mint(context.Background(), io.Discard, MintConfig{Keyring: ring, Count: count, Mix: mix,
+			Workers: workers, URL: "http://127.0.0.1:8080/v1/verify"}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	for b.Loop() {
+		rawOne += sign(n, 1)
+		rawAll += sign(n*c, c)
+		one += mint(n, 1)
+		all += mint(n*c, c)
+	}
+	b.ReportMetric(rawOne.Seconds()/all.Seconds(), "efficiency")
+	b.ReportMetric(rawOne.Seconds()/rawAll.Seconds(), "scaling")
+	b.ReportMetric(rawAll.Seconds()/all.Seconds(), "vs-raw")
+	b.ReportMetric(rawOne.Seconds()/one.Seconds(), "sign-share")
+	b.ReportMetric(float64(n*c*b.N)/all.Seconds(), "tokens/s")
+	b.ReportMetric(float64(n*b.N)/rawOne.Seconds(), "sign/s/core")
 }

@@ -115,7 +115,14 @@ func (m *Manifest) Staleness(now time.Time, d time.Duration) string {
 	return ""
 }
 
-const chunkSize = 256
+// maxChunk is the most tokens a worker makes per turn; smaller batches
+// (down to minChunk) keep every worker busy to the end of a small run.
+const (
+	maxChunk = 256
+	minChunk = 8
+)
+
+func chunkFor(n, workers int) int { return max(minChunk, min(maxChunk, n/(workers*16))) }
 
 // Mint writes cfg.Count Vegeta JSON targets to w, one per line, in the
 // class proportions of cfg.Mix, interleaved so that every prefix of the file
@@ -232,6 +239,7 @@ func Mint(ctx context.Context, w io.Writer, cfg MintConfig) (*Manifest, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if uniq != nil {
+		chunkSize := int64(chunkFor(len(uniq), cfg.Workers))
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for wkr := range cfg.Workers {
@@ -240,11 +248,11 @@ func Mint(ctx context.Context, w io.Writer, cfg MintConfig) (*Manifest, error) {
 				defer wg.Done()
 				b := newBuilder(params, uint64(wkr)<<32|1)
 				for ctx.Err() == nil {
-					lo := int(next.Add(chunkSize)) - chunkSize
+					lo := int(next.Add(chunkSize) - chunkSize)
 					if lo >= len(uniq) {
 						break
 					}
-					hi := min(lo+chunkSize, len(uniq))
+					hi := min(lo+int(chunkSize), len(uniq))
 					for j := lo; j < hi; j++ {
 						b.build(Valid, j, cfg.Now().Unix())
 						uniq[j] = append([]byte(nil), b.tok...)
@@ -264,6 +272,7 @@ func Mint(ctx context.Context, w io.Writer, cfg MintConfig) (*Manifest, error) {
 		n   int
 		buf []byte
 	}
+	chunkSize := chunkFor(cfg.Count, cfg.Workers)
 	nchunks := (cfg.Count + chunkSize - 1) / chunkSize
 	out := make(chan chunk, 2*cfg.Workers)
 	slots := make(chan struct{}, 4*cfg.Workers) // bounds chunks in flight
