@@ -87,7 +87,8 @@ type run struct {
 	clients map[string]*fasthttp.HostClient
 	began   time.Time
 	next    atomic.Uint64
-	seq     atomic.Uint64
+	seqMu   sync.Mutex
+	seq     uint64
 	results chan vegeta.Result
 
 	mu      sync.Mutex
@@ -272,8 +273,14 @@ func (r *run) work(ticks <-chan struct{}, ws *workerStats) {
 			req.SetConnectionClose()
 		}
 		res := vegeta.Result{Attack: r.cfg.Name, Method: t.Method, URL: t.URL, BytesOut: uint64(len(t.body))}
+		// Timestamp and sequence number are taken together, as Vegeta does,
+		// so that results ordered by Seq have monotonic timestamps (its
+		// plot requires it).
+		r.seqMu.Lock()
 		res.Timestamp = time.Now()
-		res.Seq = r.seq.Add(1) - 1
+		res.Seq = r.seq
+		r.seq++
+		r.seqMu.Unlock()
 		err := hc.Do(req, resp)
 		res.Latency = time.Since(res.Timestamp)
 		ws.sent[t.Expect].Add(1)
