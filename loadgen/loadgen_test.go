@@ -286,3 +286,35 @@ func TestProgressBar(t *testing.T) {
 		t.Errorf("tty progress %q", b.String())
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	r := &run{cfg: AttackConfig{MaxWorkers: 8}}
+	for _, tc := range []struct {
+		name      string
+		rep       Report
+		want      []string
+		saturated bool
+	}{
+		{name: "fine", rep: Report{SentRate: 999, RequestedRate: 1000, CPU: CPU{Share: 0.2, Cores: 2}}},
+		{name: "generator saturated", rep: Report{SentRate: 600, RequestedRate: 1000, CPU: CPU{Share: 0.95, Cores: 2}},
+			want: []string{"generator used 95% of its 2 cores", "the generator ran out of CPU"}, saturated: true},
+		{name: "server slow", rep: Report{SentRate: 600, RequestedRate: 1000, Workers: 8, CPU: CPU{Share: 0.3, Cores: 2}},
+			want: []string{"all 8 workers were busy"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := tc.rep
+			got := strings.Join(r.warnings(&rep), "\n")
+			if len(tc.want) == 0 && got != "" {
+				t.Errorf("unexpected warnings %q", got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("warnings %q lack %q", got, w)
+				}
+			}
+			if rep.CPU.Saturated != tc.saturated {
+				t.Errorf("saturated = %v", rep.CPU.Saturated)
+			}
+		})
+	}
+}

@@ -182,3 +182,30 @@ func TestMintRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestMintRequiredClaims: with --claim, valid tokens pass a server that
+// requires those claims, and every other class keeps its code.
+func TestMintRequiredClaims(t *testing.T) {
+	ring := testKeyring(t)
+	mix := allMix()
+	tgts, _ := mintTargets(t, MintConfig{Keyring: ring, Count: 2 * mix.Total(), Mix: mix,
+		URL: "http://127.0.0.1:8080/v1/verify", Claims: map[string]string{"groupRef": "g-1", "consumerRef": "c \"1\""}})
+	store, _ := ring.MemoryStore(context.Background())
+	v, err := engine.New(store, engine.WithRequiredClaims("groupRef", "consumerRef"), engine.WithTokenCacheSize(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tg := range tgts {
+		exp, _ := ParseClass(tg.Header.Get(ExpectHeader))
+		tok, _ := strings.CutPrefix(tg.Header.Get("Authorization"), "Bearer ")
+		c, err := v.Verify([]byte(tok))
+		if got := Class(engine.CodeOf(err)); got != exp {
+			t.Errorf("target %d: minted as %s, engine says %s", i, exp, got)
+		}
+		if exp == Valid {
+			if g, _ := c.String("consumerRef"); string(g) != `c "1"` {
+				t.Errorf("consumerRef = %q", g)
+			}
+		}
+	}
+}
