@@ -118,6 +118,30 @@ func TestCLIAttackCorrectServer(t *testing.T) {
 	}
 }
 
+func TestCLIAttackWarnsOnStaleTargets(t *testing.T) {
+	srv := startJWTGate(t)
+	file := mint(t, srv, 50)
+	// Pretend the file was minted an hour ago: its valid tokens expired.
+	b, _ := os.ReadFile(loadgen.ManifestPath(file))
+	var m loadgen.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.MintedAt, m.ValidUntil = m.MintedAt.Add(-time.Hour), m.ValidUntil.Add(-time.Hour)
+	f, _ := os.Create(loadgen.ManifestPath(file))
+	loadgen.WriteManifest(f, &m)
+	f.Close()
+	_, _, errs := runCLI(t, "attack", "-t", file, "--rate", "50/s", "--duration", "200ms")
+	if !strings.Contains(errs, "WARNING") || !strings.Contains(errs, "mint again") {
+		t.Errorf("no staleness warning:\n%s", errs)
+	}
+	os.Remove(loadgen.ManifestPath(file))
+	_, _, errs = runCLI(t, "attack", "-t", file, "--rate", "50/s", "--duration", "200ms")
+	if !strings.Contains(errs, "no manifest") {
+		t.Errorf("no missing-manifest warning:\n%s", errs)
+	}
+}
+
 func TestCLIAttackCatchesMisconfiguredServer(t *testing.T) {
 	srv := startJWTGate(t, engine.WithMaxTTL(2*time.Hour))
 	file := mint(t, srv, 200)
