@@ -21,6 +21,9 @@ const (
 	DefaultTimeout     = 5 * time.Second
 	DefaultSamples     = 5
 	maxSampleBody      = 1024
+	// resultBatch is how many results a worker hands to the collector at
+	// once: one channel operation (and wake-up) per batch, not per request.
+	resultBatch = 64
 )
 
 // AttackConfig configures Attack.
@@ -89,7 +92,8 @@ type run struct {
 	next    atomic.Uint64
 	seqMu   sync.Mutex
 	seq     uint64
-	results chan vegeta.Result
+	results chan []vegeta.Result
+	batches sync.Pool
 
 	mu      sync.Mutex
 	workers []*workerStats
@@ -130,7 +134,8 @@ func Attack(ctx context.Context, cfg AttackConfig) (*Report, error) {
 	if cfg.Samples <= 0 {
 		cfg.Samples = DefaultSamples
 	}
-	r := &run{cfg: cfg, clients: map[string]*fasthttp.HostClient{}, results: make(chan vegeta.Result, 8192)}
+	r := &run{cfg: cfg, clients: map[string]*fasthttp.HostClient{}, results: make(chan []vegeta.Result, 256)}
+	r.batches.New = func() any { return make([]vegeta.Result, 0, resultBatch) }
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		if _, ok := r.clients[t.host]; ok {
@@ -160,11 +165,15 @@ func Attack(ctx context.Context, cfg AttackConfig) (*Report, error) {
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
-		for res := range r.results {
-			metrics.Add(&res)
-			if enc != nil && encErr == nil {
-				encErr = enc(&res)
+		for batch := range r.results {
+			for i := range batch {
+				metrics.Add(&batch[i])
+				if enc != nil && encErr == nil {
+					encErr = enc(&batch[i])
+				}
 			}
+			clear(batch)             // drop the strings it holds before pooling
+			r.batches.Put(batch[:0]) //nolint:staticcheck // slice header
 		}
 	}()
 
@@ -256,6 +265,12 @@ func (r *run) work(ticks <-chan struct{}, ws *workerStats) {
 	req.Header.DisableNormalizing()
 	resp.Header.DisableNormalizing()
 	n := uint64(len(r.cfg.Targets))
+	batch := r.batches.Get().([]vegeta.Result)
+	defer func() {
+		if len(batch) > 0 {
+			r.results <- batch
+		}
+	}()
 	for range ticks {
 		t := &r.cfg.Targets[(r.next.Add(1)-1)%n]
 		hc := r.clients[t.host]
@@ -301,7 +316,10 @@ func (r *run) work(ticks <-chan struct{}, ws *workerStats) {
 			}
 		}
 		ws.done.Add(1)
-		r.results <- res
+		if batch = append(batch, res); len(batch) == resultBatch {
+			r.results <- batch
+			batch = r.batches.Get().([]vegeta.Result)
+		}
 	}
 }
 
