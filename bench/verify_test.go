@@ -59,20 +59,25 @@ func runVerify(b *testing.B, v *engine.Verifier, toks [][]byte, mode string, wan
 //
 //	path=cold:   PoolSize distinct tokens, token cache off (every call does
 //	             the parse, the key lookup in the LRU and the RSA verify);
-//	path=cached: one token repeated, token cache on.
+//	path=cached: one token repeated, token cache on;
+//	path=cached-many: 64 distinct tokens of the same key cycled, all
+//	             cached (a hot set of clients rather than a single one).
 func BenchmarkVerify(b *testing.B) {
 	for _, bits := range []int{2048, 3072, 4096} {
 		b.Run("bits="+strconv.Itoa(bits), func(b *testing.B) {
-			for _, path := range []string{"cold", "cached"} {
+			for _, path := range []string{"cold", "cached", "cached-many"} {
 				b.Run("path="+path, func(b *testing.B) {
 					for _, mode := range modes {
 						b.Run("mode="+mode, func(b *testing.B) {
 							pool := Pool(bits)
 							var opts []engine.Option
-							if path == "cold" {
+							switch path {
+							case "cold":
 								opts = append(opts, engine.WithTokenCacheSize(0))
-							} else {
+							case "cached":
 								pool = pool[:1]
+							case "cached-many":
+								pool = pool[:min(64, len(pool))]
 							}
 							v, err := NewVerifier(opts...)
 							if err != nil {

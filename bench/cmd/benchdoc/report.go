@@ -14,12 +14,13 @@ type report struct {
 }
 
 var (
-	bitsList  = []int{2048, 3072, 4096}
-	peerLibs  = []string{"rsa", "rsa-b64", "jwtgate", "jwtgate-cached", "golang-jwt", "jwx", "go-jose"}
-	libPeers  = []string{"golang-jwt", "jwx", "go-jose"}
-	rejects   = []string{"expired", "unknown_kid", "unsupported_algorithm", "malformed", "token_too_large", "invalid_signature"}
-	cheap     = []string{"expired", "unknown_kid", "unsupported_algorithm", "malformed", "token_too_large"}
-	keysSizes = []string{"10", "100000", "1000000"}
+	bitsList    = []int{2048, 3072, 4096}
+	verifyPaths = []string{"cold", "cached", "cached-many"}
+	peerLibs    = []string{"rsa", "rsa-b64", "jwtgate", "jwtgate-cached", "golang-jwt", "jwx", "go-jose"}
+	libPeers    = []string{"golang-jwt", "jwx", "go-jose"}
+	rejects     = []string{"expired", "unknown_kid", "unsupported_algorithm", "malformed", "token_too_large", "invalid_signature"}
+	cheap       = []string{"expired", "unknown_kid", "unsupported_algorithm", "malformed", "token_too_large"}
+	keysSizes   = []string{"10", "100000", "1000000"}
 )
 
 func peerName(lib string, bits int) string {
@@ -132,7 +133,7 @@ func (r *report) markdown(charts bool) string {
 	w("| bits | path | serial | parallel (2 cores) | parallel speed-up | allocs/op | vs raw RSA (serial) |\n|---|---|---|---|---|---|---|\n")
 	for _, bits := range bitsList {
 		rawB, rawBOK := r.ns(peerName("rsa", bits))
-		for _, path := range []string{"cold", "cached"} {
+		for _, path := range verifyPaths {
 			s, sok := r.ns(verifyName(bits, path, "serial"))
 			p, pok := r.ns(verifyName(bits, path, "parallel"))
 			a, aok := r.allocs(verifyName(bits, path, "serial"))
@@ -295,7 +296,7 @@ func (r *report) targets() []target {
 	var parts []string
 	allOK, have := true, true
 	for _, bits := range bitsList {
-		for _, path := range []string{"cold", "cached"} {
+		for _, path := range verifyPaths {
 			s, sok := r.ns(verifyName(bits, path, "serial"))
 			p, pok := r.ns(verifyName(bits, path, "parallel"))
 			if !sok || !pok {
