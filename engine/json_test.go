@@ -86,3 +86,26 @@ func TestNumericDate(t *testing.T) {
 		}
 	}
 }
+
+// TestB64DecodeMatchesStdlib: the fused decoder agrees with Go's strict
+// decoder (after the alphabet check Go lacks) on every short input.
+func TestB64DecodeMatchesStdlib(t *testing.T) {
+	alpha := []byte("AQgw_-+/=\r\n.z9")
+	var buf [8]byte
+	var rec func(prefix []byte)
+	rec = func(prefix []byte) {
+		want, err := b64.DecodeString(string(prefix))
+		wantOK := err == nil && isB64URL(prefix)
+		n, ok := b64Decode(buf[:], prefix)
+		if ok != wantOK || (ok && string(buf[:n]) != string(want)) {
+			t.Fatalf("b64Decode(%q) = %q %v, want %q %v", prefix, buf[:n], ok, want, wantOK)
+		}
+		if len(prefix) == 5 {
+			return
+		}
+		for _, c := range alpha {
+			rec(append(prefix, c))
+		}
+	}
+	rec(nil)
+}

@@ -42,6 +42,7 @@ type config struct {
 	storeTimeout   time.Duration
 	maxTokenBytes  int
 	now            func() time.Time
+	customClock    bool
 	policy         KeyPolicy
 }
 
@@ -157,7 +158,7 @@ func WithClock(now func() time.Time) Option {
 		if now == nil {
 			return errors.New("clock must not be nil")
 		}
-		c.now = now
+		c.now, c.customClock = now, true
 		return nil
 	}
 }

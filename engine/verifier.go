@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -23,10 +24,12 @@ var ErrUnavailable = errors.New("jwtgate: key store unavailable")
 // rules of API.md. It is immutable after New and safe for concurrent use;
 // Verify allocates nothing on its common paths when given a reused Claims.
 type Verifier struct {
-	cfg    config
-	store  KeyStore
-	keys   *keyCache
-	tokens *tokenCache // nil when off
+	cfg      config
+	store    KeyStore
+	keys     *keyCache
+	tokens   *tokenCache  // nil when off
+	clock    *coarseClock // nil with WithClock
+	clockOff atomic.Bool  // set by Close
 }
 
 // New returns a Verifier over store. Every option is validated here; a bad
@@ -55,12 +58,14 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 			return nil, errors.New("jwtgate: " + err.Error())
 		}
 	}
-	return &Verifier{
+	v := &Verifier{
 		cfg:    cfg,
 		store:  store,
 		keys:   newKeyCache(store, cfg.keyCacheSize, cfg.negCacheSize, cfg.negTTL, cfg.storeTimeout),
 		tokens: newTokenCache(cfg.tokenCacheSize),
-	}, nil
+	}
+	attachClock(v, !cfg.customClock)
+	return v, nil
 }
 
 // Verify verifies token and returns its identity in a new Claims. It is the
@@ -116,8 +121,8 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if len(token) > v.cfg.maxTokenBytes {
 		return ErrTokenTooLarge
 	}
-	now := v.cfg.now()
-	nowSec := now.Unix()
+	nowNano := v.nowNanos()
+	nowSec := nowNano / int64(time.Second)
 
 	var th uint64
 	if v.tokens != nil {
@@ -156,7 +161,7 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if len(s64) == 0 || bytes.IndexByte(s64, '.') >= 0 {
 		return ErrMalformed
 	}
-	if !isB64URL(h64) || !isB64URL(p64) || !isB64URL(s64) {
+	if !isB64URL(s64) {
 		return ErrMalformed
 	}
 	signingInput := token[:d1+1+d2]
@@ -164,8 +169,8 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	st := statePool.Get().(*parseState)
 	defer statePool.Put(st)
 	st.hdr = grow(st.hdr, base64.RawURLEncoding.DecodedLen(len(h64)))
-	n, err := b64.Decode(st.hdr, h64)
-	if err != nil {
+	n, ok := b64Decode(st.hdr, h64)
+	if !ok {
 		return ErrMalformed
 	}
 	hdr := st.hdr[:n]
@@ -173,13 +178,12 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 		return ErrMalformed
 	}
 	c.payload = grow(c.payload, base64.RawURLEncoding.DecodedLen(len(p64)))
-	n, err = b64.Decode(c.payload, p64)
-	if err != nil {
+	if n, ok = b64Decode(c.payload, p64); !ok {
 		return ErrMalformed
 	}
 	c.payload = c.payload[:n]
 	st.pp.top = c.members[:0]
-	err = st.pp.parse(c.payload)
+	err := st.pp.parse(c.payload)
 	c.members, st.pp.top = st.pp.top, nil
 	if err != nil {
 		return ErrMalformed
@@ -223,7 +227,7 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if !validKIDBytes(kid) {
 		return ErrUnknownKID
 	}
-	ke, err := v.keys.get(kid, now.UnixNano())
+	ke, err := v.keys.get(kid, nowNano)
 	if err != nil {
 		return ErrUnavailable
 	}
@@ -292,8 +296,8 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if len(s64) != ke.sigB64Len {
 		return ErrInvalidSignature
 	}
-	st.sig = grow(st.sig, ke.sigLen)
-	if n, err := b64.Decode(st.sig, s64); err != nil || n != ke.sigLen {
+	st.sig = grow(st.sig, ke.sigLen+2)
+	if n, ok := b64Decode(st.sig, s64); !ok || n != ke.sigLen {
 		return ErrInvalidSignature
 	}
 	digest := sha256.Sum256(signingInput)
