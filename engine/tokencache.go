@@ -2,7 +2,6 @@ package engine
 
 import (
 	"hash/maphash"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 )
@@ -91,11 +90,11 @@ func (c *tokenCache) get(token []byte) (*tokenEntry, uint64) {
 }
 
 // count records whether a lookup was answered from the cache.
-func (c *tokenCache) count(hit bool) {
+func (c *tokenCache) count(hit bool, stripe uint) {
 	if hit {
-		c.hits[rand.Uint32()&(usageStripes-1)].n.Add(1)
+		c.hits[stripe&(usageStripes-1)].n.Add(1)
 	} else {
-		c.misses[rand.Uint32()&(usageStripes-1)].n.Add(1)
+		c.misses[stripe&(usageStripes-1)].n.Add(1)
 	}
 }
 

@@ -7,12 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ErrUnavailable is returned by Verify when the key store could not be
@@ -121,6 +121,7 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if len(token) > v.cfg.maxTokenBytes {
 		return ErrTokenTooLarge
 	}
+	stripe := callerStripe(c)
 	nowNano := v.nowNanos()
 	nowSec := nowNano / int64(time.Second)
 
@@ -140,11 +141,11 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 					c.subBuf = c.subject
 				}
 			}
-			e.key.used(nowSec, uint(rand.Uint32()))
-			v.tokens.count(true)
+			e.key.used(nowSec, stripe)
+			v.tokens.count(true, stripe)
 			return nil
 		}
-		v.tokens.count(false)
+		v.tokens.count(false, stripe)
 	}
 
 	// Rule 1: shape, strict base64url, strict JSON.
@@ -316,7 +317,7 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 			c.subBuf = c.subject
 		}
 	}
-	ke.used(nowSec, uint(rand.Uint32()))
+	ke.used(nowSec, stripe)
 	if v.tokens != nil {
 		v.tokens.put(th, &tokenEntry{
 			token:   bytes.Clone(token),
@@ -694,4 +695,12 @@ func memberName(doc []byte, m member, buf []byte) []byte {
 		return raw
 	}
 	return appendUnescaped(buf, raw)
+}
+
+// callerStripe picks the counter stripe for a verify from the address of
+// the caller's Claims: each goroutine (or pool shard) reuses its own, so its
+// counter writes stay on one cache line instead of bouncing between cores
+// as a random stripe would.
+func callerStripe(c *Claims) uint {
+	return uint((uint64(uintptr(unsafe.Pointer(c))) >> 6) * 0x9E3779B97F4A7C15 >> 61)
 }
