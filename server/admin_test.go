@@ -93,31 +93,31 @@ func TestAdminAddKey(t *testing.T) {
 	ts := startServer(t, Config{})
 	a, b, c := enginetest.Key("rsa2048-a"), enginetest.Key("rsa2048-b"), enginetest.Key("rsa2048-c")
 	r := ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"public_key": string(enginetest.PublicPEM(&a.PublicKey)), "label": "prod", "kid": "k-a"})
-	if r.status != 201 {
-		t.Fatalf("SPKI: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		t.Fatalf("SPKI: %d %s", r.Status, r.Body)
 	}
-	checkKeyObject(t, r.json(t), "k-a", "myapp", "prod", 2048, &a.PublicKey)
+	checkKeyObject(t, r.JSON(t), "k-a", "myapp", "prod", 2048, &a.PublicKey)
 
 	r = ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"public_key": pkcs1PEM(&b.PublicKey), "label": "pkcs1"})
-	if r.status != 201 {
-		t.Fatalf("PKCS#1: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		t.Fatalf("PKCS#1: %d %s", r.Status, r.Body)
 	}
-	checkKeyObject(t, r.json(t), "", "myapp", "pkcs1", 2048, &b.PublicKey)
+	checkKeyObject(t, r.JSON(t), "", "myapp", "pkcs1", 2048, &b.PublicKey)
 
 	jwk := engine.JWKOf(&c.PublicKey, "k-c")
 	r = ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"jwk": jwk, "label": "jwk"})
-	if r.status != 201 {
-		t.Fatalf("JWK: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		t.Fatalf("JWK: %d %s", r.Status, r.Body)
 	}
-	checkKeyObject(t, r.json(t), "k-c", "myapp", "jwk", 2048, &c.PublicKey)
+	checkKeyObject(t, r.JSON(t), "k-c", "myapp", "jwk", 2048, &c.PublicKey)
 
 	for _, name := range []string{"rsa3072", "rsa4096"} {
 		k := enginetest.Key(name)
 		r := ts.adminDo("POST", "/v1/projects/sizes/keys", map[string]any{"public_key": string(enginetest.PublicPEM(&k.PublicKey))})
-		if r.status != 201 {
-			t.Fatalf("%s: %d %s", name, r.status, r.body)
+		if r.Status != 201 {
+			t.Fatalf("%s: %d %s", name, r.Status, r.Body)
 		}
-		checkKeyObject(t, r.json(t), "", "sizes", "", k.N.BitLen(), &k.PublicKey)
+		checkKeyObject(t, r.JSON(t), "", "sizes", "", k.N.BitLen(), &k.PublicKey)
 	}
 	// The registered key verifies at once.
 	mustOK(t, ts.verify(token(a, "k-a", "myapp", now(), 300, nil)))
@@ -166,12 +166,12 @@ func TestAdminAddKeyErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ts.adminDo("POST", "/v1/projects/myapp/keys", tc.body)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
-			m := r.json(t)
+			m := r.JSON(t)
 			if m["error"] != tc.code {
-				t.Fatalf("error %v, want %s: %s", m["error"], tc.code, r.body)
+				t.Fatalf("error %v, want %s: %s", m["error"], tc.code, r.Body)
 			}
 			if msg, _ := m["message"].(string); msg == "" || !strings.Contains(msg, tc.msg) {
 				t.Fatalf("message %q does not mention %q", msg, tc.msg)
@@ -180,14 +180,14 @@ func TestAdminAddKeyErrors(t *testing.T) {
 	}
 	// A duplicate kid is refused across projects too.
 	r := ts.adminDo("POST", "/v1/projects/other/keys", map[string]any{"public_key": aPEM, "kid": "taken"})
-	if r.status != 409 {
-		t.Fatalf("cross-project duplicate kid: %d", r.status)
+	if r.Status != 409 {
+		t.Fatalf("cross-project duplicate kid: %d", r.Status)
 	}
 	// Private keys were neither stored nor logged.
 	r = ts.adminDo("GET", "/v1/projects/myapp/keys", nil)
 	var list struct{ Keys []map[string]any }
-	if err := jsonUnmarshal(r.body, &list); err != nil || len(list.Keys) != 1 {
-		t.Fatalf("keys after errors: %s", r.body)
+	if err := jsonUnmarshal(r.Body, &list); err != nil || len(list.Keys) != 1 {
+		t.Fatalf("keys after errors: %s", r.Body)
 	}
 	logs := ts.logs.String()
 	for _, secret := range []string{"PRIVATE KEY", strings.Split(privPEM, "\n")[1], testAdminToken} {
@@ -197,8 +197,8 @@ func TestAdminAddKeyErrors(t *testing.T) {
 	}
 	// Invalid project id.
 	r = ts.adminDo("POST", "/v1/projects/Bad.Project/keys", map[string]any{"public_key": aPEM})
-	if r.status != 400 || r.json(t)["error"] != "invalid_project" {
-		t.Fatalf("bad project: %d %s", r.status, r.body)
+	if r.Status != 400 || r.JSON(t)["error"] != "invalid_project" {
+		t.Fatalf("bad project: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -207,8 +207,8 @@ func TestAdminMinMaxKeyBits(t *testing.T) {
 	for name, want := range map[string]int{"rsa2048-a": 400, "rsa3072": 201, "rsa4096": 400} {
 		k := enginetest.Key(name)
 		r := ts.adminDo("POST", "/v1/projects/p/keys", map[string]any{"public_key": string(enginetest.PublicPEM(&k.PublicKey))})
-		if r.status != want {
-			t.Errorf("%s: %d, want %d: %s", name, r.status, want, r.body)
+		if r.Status != want {
+			t.Errorf("%s: %d, want %d: %s", name, r.Status, want, r.Body)
 		}
 	}
 }
@@ -228,12 +228,12 @@ func TestAdminAuth(t *testing.T) {
 		"verify token?": {"Authorization", "Bearer " + token(enginetest.Key("rsa2048-a"), "k", "myapp", now(), 60, nil)},
 	} {
 		r := do(t, "GET", url, nil, hdrs...)
-		if r.status != 401 || r.json(t)["error"] != "unauthorized" {
-			t.Errorf("%s: %d %s", name, r.status, r.body)
+		if r.Status != 401 || r.JSON(t)["error"] != "unauthorized" {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
 		}
 	}
-	if r := do(t, "GET", url, nil, "Authorization", "bearer "+testAdminToken); r.status != 200 {
-		t.Fatalf("lower-case scheme: %d", r.status)
+	if r := do(t, "GET", url, nil, "Authorization", "bearer "+testAdminToken); r.Status != 200 {
+		t.Fatalf("lower-case scheme: %d", r.Status)
 	}
 }
 
@@ -247,36 +247,36 @@ func TestAdminGetUpdateDelete(t *testing.T) {
 
 	r := ts.adminDo("GET", "/v1/projects/myapp/keys", nil)
 	var list struct{ Keys []map[string]any }
-	if r.status != 200 || jsonUnmarshal(r.body, &list) != nil || len(list.Keys) != 2 || list.Keys[0]["kid"] != "k1" || list.Keys[1]["kid"] != "k2" {
-		t.Fatalf("list: %d %s", r.status, r.body)
+	if r.Status != 200 || jsonUnmarshal(r.Body, &list) != nil || len(list.Keys) != 2 || list.Keys[0]["kid"] != "k1" || list.Keys[1]["kid"] != "k2" {
+		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
 	r = ts.adminDo("GET", "/v1/projects/empty/keys", nil)
-	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"keys":[]}` {
-		t.Fatalf("empty list: %d %s", r.status, r.body)
+	if r.Status != 200 || strings.TrimSpace(string(r.Body)) != `{"keys":[]}` {
+		t.Fatalf("empty list: %d %s", r.Status, r.Body)
 	}
 	r = ts.adminDo("GET", "/v1/projects/myapp/keys/k1", nil)
-	if r.status != 200 {
-		t.Fatalf("get: %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("get: %d", r.Status)
 	}
-	checkKeyObject(t, r.json(t), "k1", "myapp", "first", 2048, &a.PublicKey)
+	checkKeyObject(t, r.JSON(t), "k1", "myapp", "first", 2048, &a.PublicKey)
 	for _, p := range []string{"/v1/projects/myapp/keys/nope", "/v1/projects/myapp/keys/k3", "/v1/projects/other/keys/k1", "/v1/projects/myapp/keys/bad%20kid"} {
-		if r := ts.adminDo("GET", p, nil); r.status != 404 || r.json(t)["error"] != "not_found" {
-			t.Errorf("GET %s: %d %s", p, r.status, r.body)
+		if r := ts.adminDo("GET", p, nil); r.Status != 404 || r.JSON(t)["error"] != "not_found" {
+			t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
 		}
 	}
 
 	r = ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", map[string]any{"label": "renamed"})
-	if r.status != 200 || r.json(t)["label"] != "renamed" || r.json(t)["status"] != "active" {
-		t.Fatalf("patch label: %d %s", r.status, r.body)
+	if r.Status != 200 || r.JSON(t)["label"] != "renamed" || r.JSON(t)["status"] != "active" {
+		t.Fatalf("patch label: %d %s", r.Status, r.Body)
 	}
 	r = ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", map[string]any{"status": "inactive"})
-	if r.status != 200 || r.json(t)["status"] != "inactive" || r.json(t)["label"] != "renamed" {
-		t.Fatalf("patch status: %d %s", r.status, r.body)
+	if r.Status != 200 || r.JSON(t)["status"] != "inactive" || r.JSON(t)["label"] != "renamed" {
+		t.Fatalf("patch status: %d %s", r.Status, r.Body)
 	}
 	mustCode(t, ts.verify(token(a, "k1", "myapp", now(), 300, nil)), "key_inactive")
 	r = ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", map[string]any{"status": "active"})
-	if r.status != 200 {
-		t.Fatalf("reactivate: %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("reactivate: %d", r.Status)
 	}
 	mustOK(t, ts.verify(token(a, "k1", "myapp", now(), 300, nil)))
 	for name, c := range map[string]struct {
@@ -294,25 +294,25 @@ func TestAdminGetUpdateDelete(t *testing.T) {
 		"other project": {"/v1/projects/other/keys/k1", map[string]any{"status": "inactive"}, 404, "not_found"},
 	} {
 		r := ts.adminDo("PATCH", c.path, c.body)
-		if r.status != c.status || r.json(t)["error"] != c.code {
-			t.Errorf("%s: %d %s", name, r.status, r.body)
+		if r.Status != c.status || r.JSON(t)["error"] != c.code {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
 		}
 	}
 	// The failed cross-project PATCH changed nothing.
 	mustOK(t, ts.verify(token(a, "k1", "myapp", now(), 300, nil)))
 
-	if r := ts.adminDo("DELETE", "/v1/projects/other/keys/k1", nil); r.status != 404 {
-		t.Fatalf("cross-project delete: %d", r.status)
+	if r := ts.adminDo("DELETE", "/v1/projects/other/keys/k1", nil); r.Status != 404 {
+		t.Fatalf("cross-project delete: %d", r.Status)
 	}
-	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1", nil); r.status != 204 || len(r.body) != 0 {
-		t.Fatalf("delete: %d %s", r.status, r.body)
+	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1", nil); r.Status != 204 || len(r.Body) != 0 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	mustCode(t, ts.verify(token(a, "k1", "myapp", now(), 300, nil)), "unknown_kid")
-	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1", nil); r.status != 404 {
-		t.Fatalf("second delete: %d", r.status)
+	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1", nil); r.Status != 404 {
+		t.Fatalf("second delete: %d", r.Status)
 	}
-	if r := ts.adminDo("GET", "/v1/projects/myapp/keys/k1", nil); r.status != 404 {
-		t.Fatalf("get deleted: %d", r.status)
+	if r := ts.adminDo("GET", "/v1/projects/myapp/keys/k1", nil); r.Status != 404 {
+		t.Fatalf("get deleted: %d", r.Status)
 	}
 }
 
@@ -326,13 +326,13 @@ func TestAdminMethodsAndRoutes(t *testing.T) {
 		{"POST", "/metrics", "GET, HEAD"},
 	} {
 		r := ts.adminDo(c.method, c.path, nil)
-		if r.status != 405 || r.header.Get("Allow") != c.allow {
-			t.Errorf("%s %s: %d Allow=%q", c.method, c.path, r.status, r.header.Get("Allow"))
+		if r.Status != 405 || r.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d Allow=%q", c.method, c.path, r.Status, r.Header.Get("Allow"))
 		}
 	}
 	for _, p := range []string{"/v1/projects/myapp", "/v1/projects/myapp/keys/k1/x", "/v1/other", "/nope"} {
-		if r := ts.adminDo("GET", p, nil); r.status != 404 {
-			t.Errorf("GET %s: %d", p, r.status)
+		if r := ts.adminDo("GET", p, nil); r.Status != 404 {
+			t.Errorf("GET %s: %d", p, r.Status)
 		}
 	}
 }
@@ -349,10 +349,10 @@ func TestMetrics(t *testing.T) {
 	mustCode(t, ts.verify(token(a, "nope", "myapp", now(), 300, nil)), "unknown_kid")
 	do(t, "GET", ts.admin+"/v1/projects/myapp/keys", nil) // 401
 	r := do(t, "GET", ts.admin+"/metrics", nil)
-	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain; version=0.0.4") {
-		t.Fatalf("metrics: %d %v", r.status, r.header)
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("metrics: %d %v", r.Status, r.Header)
 	}
-	body := string(r.body)
+	body := string(r.Body)
 	for _, want := range []string{
 		`jwtgate_verifications_total{result="ok"} 3`,
 		`jwtgate_verifications_total{result="expired"} 1`,

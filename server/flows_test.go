@@ -45,11 +45,11 @@ func TestFlowCustomer(t *testing.T) {
 		r := ts.verify(mint(ttl, consumer))
 		m := mustOK(t, r)
 		if m["project"] != "acme" || m["kid"] != kid {
-			t.Fatalf("body %s", r.body)
+			t.Fatalf("body %s", r.Body)
 		}
-		if r.header.Get("X-Group-Ref") != "grp-42" || r.header.Get("X-Consumer-Ref") != consumer ||
-			r.header.Get("X-Jwt-Project") != "acme" || r.header.Get("X-Jwt-Kid") != kid {
-			t.Fatalf("identity headers %v", r.header)
+		if r.Header.Get("X-Group-Ref") != "grp-42" || r.Header.Get("X-Consumer-Ref") != consumer ||
+			r.Header.Get("X-Jwt-Project") != "acme" || r.Header.Get("X-Jwt-Kid") != kid {
+			t.Fatalf("identity headers %v", r.Header)
 		}
 	}
 	mustCode(t, ts.verify(mint(660, "c")), "ttl_exceeded")
@@ -72,10 +72,10 @@ func TestFlowRotation(t *testing.T) {
 
 	get := func(kid string) map[string]any {
 		r := ts.adminDo("GET", "/v1/projects/acme/keys/"+kid, nil)
-		if r.status != 200 {
-			t.Fatalf("get %s: %d", kid, r.status)
+		if r.Status != 200 {
+			t.Fatalf("get %s: %d", kid, r.Status)
 		}
-		return r.json(t)
+		return r.JSON(t)
 	}
 	old := get("old")
 	if old["verified_count"] != float64(3) {
@@ -91,8 +91,8 @@ func TestFlowRotation(t *testing.T) {
 	}
 
 	// The customer moves to the new key; the old one is deactivated.
-	if r := ts.adminDo("PATCH", "/v1/projects/acme/keys/old", map[string]any{"status": "inactive"}); r.status != 200 {
-		t.Fatalf("deactivate: %d", r.status)
+	if r := ts.adminDo("PATCH", "/v1/projects/acme/keys/old", map[string]any{"status": "inactive"}); r.Status != 200 {
+		t.Fatalf("deactivate: %d", r.Status)
 	}
 	mustCode(t, ts.verify(token(oldKey, "old", "acme", now(), 300, nil)), "key_inactive")
 	mustOK(t, ts.verify(token(newKey, "new", "acme", now(), 300, map[string]any{"jti": "x"})))
@@ -102,11 +102,11 @@ func TestFlowRotation(t *testing.T) {
 	}
 	// The JWKS no longer lists it.
 	r := do(t, "GET", ts.base+"/v1/projects/acme/jwks.json", nil)
-	if strings.Contains(string(r.body), `"old"`) || !strings.Contains(string(r.body), `"new"`) {
-		t.Fatalf("jwks after rotation: %s", r.body)
+	if strings.Contains(string(r.Body), `"old"`) || !strings.Contains(string(r.Body), `"new"`) {
+		t.Fatalf("jwks after rotation: %s", r.Body)
 	}
-	if r := ts.adminDo("DELETE", "/v1/projects/acme/keys/old", nil); r.status != 204 {
-		t.Fatalf("delete: %d", r.status)
+	if r := ts.adminDo("DELETE", "/v1/projects/acme/keys/old", nil); r.Status != 204 {
+		t.Fatalf("delete: %d", r.Status)
 	}
 	mustCode(t, ts.verify(token(oldKey, "old", "acme", now(), 300, nil)), "unknown_kid")
 	mustOK(t, ts.verify(token(newKey, "new", "acme", now(), 300, map[string]any{"jti": "y"})))
@@ -130,20 +130,20 @@ func TestFlowIsolation(t *testing.T) {
 
 	// B's admin routes never show A's keys.
 	r = ts.adminDo("GET", "/v1/projects/proj-b/keys", nil)
-	if strings.Contains(string(r.body), `"ka"`) || !strings.Contains(string(r.body), `"kb"`) {
-		t.Fatalf("B's list: %s", r.body)
+	if strings.Contains(string(r.Body), `"ka"`) || !strings.Contains(string(r.Body), `"kb"`) {
+		t.Fatalf("B's list: %s", r.Body)
 	}
 	for _, m := range []string{"GET", "DELETE"} {
-		if r := ts.adminDo(m, "/v1/projects/proj-b/keys/ka", nil); r.status != 404 {
-			t.Fatalf("%s B/ka: %d", m, r.status)
+		if r := ts.adminDo(m, "/v1/projects/proj-b/keys/ka", nil); r.Status != 404 {
+			t.Fatalf("%s B/ka: %d", m, r.Status)
 		}
 	}
-	if r := ts.adminDo("PATCH", "/v1/projects/proj-b/keys/ka", map[string]any{"status": "inactive"}); r.status != 404 {
-		t.Fatalf("PATCH B/ka: %d", r.status)
+	if r := ts.adminDo("PATCH", "/v1/projects/proj-b/keys/ka", map[string]any{"status": "inactive"}); r.Status != 404 {
+		t.Fatalf("PATCH B/ka: %d", r.Status)
 	}
 	r = do(t, "GET", ts.base+"/v1/projects/proj-b/jwks.json", nil)
-	if strings.Contains(string(r.body), `"ka"`) {
-		t.Fatalf("B's JWKS shows A's key: %s", r.body)
+	if strings.Contains(string(r.Body), `"ka"`) {
+		t.Fatalf("B's JWKS shows A's key: %s", r.Body)
 	}
 	mustOK(t, ts.verify(token(ka, "ka", "proj-a", now(), 300, map[string]any{"jti": "z"})))
 }
@@ -195,8 +195,8 @@ func TestRaceDeactivateWhileVerifying(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	r := ts.adminDo("PATCH", "/v1/projects/acme/keys/k1", map[string]any{"status": "inactive"})
-	if r.status != 200 {
-		t.Fatalf("patch: %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("patch: %d", r.Status)
 	}
 	patched.Store(true)
 	time.Sleep(300 * time.Millisecond)
@@ -260,12 +260,12 @@ func TestRestartPersistence(t *testing.T) {
 		t.Fatal("the generated admin token changed across restarts")
 	}
 	r := ts2.adminDo("GET", "/v1/projects/acme/keys/ka", nil)
-	if r.status != 200 || r.json(t)["verified_count"] != float64(4) || r.json(t)["last_used_at"] == nil {
-		t.Fatalf("ka after restart: %d %s", r.status, r.body)
+	if r.Status != 200 || r.JSON(t)["verified_count"] != float64(4) || r.JSON(t)["last_used_at"] == nil {
+		t.Fatalf("ka after restart: %d %s", r.Status, r.Body)
 	}
 	r = ts2.adminDo("GET", "/v1/projects/acme/keys/kb", nil)
-	if r.status != 200 || r.json(t)["status"] != "inactive" || r.json(t)["label"] != "retired" {
-		t.Fatalf("kb after restart: %s", r.body)
+	if r.Status != 200 || r.JSON(t)["status"] != "inactive" || r.JSON(t)["label"] != "retired" {
+		t.Fatalf("kb after restart: %s", r.Body)
 	}
 	mustOK(t, ts2.verify(token(a, "ka", "acme", now(), 300, nil)))
 	mustCode(t, ts2.verify(token(b, "kb", "acme", now(), 300, nil)), "key_inactive")

@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/jwtgate/jwtgate/internal/apitest"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -88,60 +87,17 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	return ts
 }
 
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r response) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
-	}
-	return m
-}
-
-var client = &http.Client{Timeout: 10 * time.Second}
+type response = apitest.Response
 
 func do(t testing.TB, method, url string, body []byte, headers ...string) response {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return apitest.Do(t, method, url, body, headers...)
 }
 
 // adminDo sends an admin request with the admin token.
 func (ts *testServer) adminDo(method, path string, body any) response {
 	ts.t.Helper()
-	var b []byte
-	if body != nil {
-		switch v := body.(type) {
-		case string:
-			b = []byte(v)
-		case []byte:
-			b = v
-		default:
-			b = enginetest.MustJSON(v)
-		}
-	}
-	return do(ts.t, method, ts.admin+path, b, "Authorization", "Bearer "+ts.srv.AdminToken())
+	return apitest.AdminDo(ts.t, ts.admin, ts.srv.AdminToken(), method, path, body)
 }
 
 // addKey registers priv's public key in project and returns the key object.
@@ -152,10 +108,10 @@ func (ts *testServer) addKey(project string, priv *rsa.PrivateKey, kid, label st
 		body["kid"] = kid
 	}
 	r := ts.adminDo("POST", "/v1/projects/"+project+"/keys", body)
-	if r.status != 201 {
-		ts.t.Fatalf("add key: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		ts.t.Fatalf("add key: %d %s", r.Status, r.Body)
 	}
-	return r.json(ts.t)
+	return r.JSON(ts.t)
 }
 
 // verify calls /v1/verify with the token as a bearer token.
@@ -166,33 +122,33 @@ func (ts *testServer) verify(token string) response {
 
 func mustCode(t *testing.T, r response, code string) {
 	t.Helper()
-	if r.status != 401 {
-		t.Fatalf("status %d, want 401 (%s); body %s", r.status, code, r.body)
+	if r.Status != 401 {
+		t.Fatalf("status %d, want 401 (%s); body %s", r.Status, code, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if m["error"] != code || m["valid"] != false {
-		t.Fatalf("error %v, want %s; body %s", m["error"], code, r.body)
+		t.Fatalf("error %v, want %s; body %s", m["error"], code, r.Body)
 	}
 	want := `Bearer error="invalid_token", error_description="` + code + `"`
 	if code == "missing_token" {
 		want = `Bearer realm="jwtgate"`
 	}
-	if got := r.header.Get("WWW-Authenticate"); got != want {
+	if got := r.Header.Get("WWW-Authenticate"); got != want {
 		t.Fatalf("WWW-Authenticate %q, want %q", got, want)
 	}
 	if msg, _ := m["message"].(string); msg == "" {
-		t.Fatalf("no message in %s", r.body)
+		t.Fatalf("no message in %s", r.Body)
 	}
 }
 
 func mustOK(t *testing.T, r response) map[string]any {
 	t.Helper()
-	if r.status != 200 {
-		t.Fatalf("status %d, want 200; body %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("status %d, want 200; body %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if m["valid"] != true {
-		t.Fatalf("valid is not true: %s", r.body)
+		t.Fatalf("valid is not true: %s", r.Body)
 	}
 	return m
 }

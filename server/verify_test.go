@@ -18,8 +18,8 @@ func TestVerifyEveryErrorCode(t *testing.T) {
 	a, b := enginetest.Key("rsa2048-a"), enginetest.Key("rsa2048-b")
 	ts.addKey("myapp", a, "ka", "")
 	ts.addKey("myapp", b, "kb", "")
-	if r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/kb", map[string]any{"status": "inactive"}); r.status != 200 {
-		t.Fatalf("patch: %d %s", r.status, r.body)
+	if r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/kb", map[string]any{"status": "inactive"}); r.Status != 200 {
+		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
 	n := now()
 	g := map[string]any{"groupRef": "g1"}
@@ -103,39 +103,39 @@ func TestVerifyOKResponse(t *testing.T) {
 		r := do(t, method, ts.base+"/v1/verify?project=myapp", nil, "Authorization", "bearer "+tok)
 		m := mustOK(t, r)
 		if m["project"] != "myapp" || m["kid"] != "k1" || m["sub"] != "user\"1" || m["exp"] != float64(n+300) {
-			t.Fatalf("body %s", r.body)
+			t.Fatalf("body %s", r.Body)
 		}
 		claims, _ := m["claims"].(map[string]any)
 		if claims["groupRef"] != "g-1" || claims["tier"] != float64(3) {
 			t.Fatalf("claims %v", claims)
 		}
-		if r.header.Get("Content-Type") != "application/json" {
-			t.Fatalf("content-type %q", r.header.Get("Content-Type"))
+		if r.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("content-type %q", r.Header.Get("Content-Type"))
 		}
 		for h, want := range map[string]string{"X-Jwt-Project": "myapp", "X-Jwt-Kid": "k1", "X-Jwt-Subject": "user\"1", "X-Group-Ref": "g-1", "X-Consumer-Ref": "c\u00e9", "X-Tier": "3"} {
-			if got := r.header.Get(h); got != want {
+			if got := r.Header.Get(h); got != want {
 				t.Errorf("%s: %q, want %q", h, got, want)
 			}
 		}
 	}
 	// HEAD: same status, no body.
 	r := do(t, "HEAD", ts.base+"/v1/verify", nil, "Authorization", "Bearer "+tok)
-	if r.status != 200 || len(r.body) != 0 || r.header.Get("X-Jwt-Kid") != "k1" {
-		t.Fatalf("HEAD: %d %q", r.status, r.body)
+	if r.Status != 200 || len(r.Body) != 0 || r.Header.Get("X-Jwt-Kid") != "k1" {
+		t.Fatalf("HEAD: %d %q", r.Status, r.Body)
 	}
 	// A sub with a newline never reaches a header.
 	tok2 := token(a, "k1", "myapp", n, 300, map[string]any{"sub": "a\r\nX-Evil: 1", "groupRef": "x\ny"})
 	r = ts.verify(tok2)
 	mustOK(t, r)
-	if r.header.Get("X-Evil") != "" || r.header.Get("X-Jwt-Subject") != "" || r.header.Get("X-Group-Ref") != "" {
-		t.Fatalf("unsafe header values set: %v", r.header)
+	if r.Header.Get("X-Evil") != "" || r.Header.Get("X-Jwt-Subject") != "" || r.Header.Get("X-Group-Ref") != "" {
+		t.Fatalf("unsafe header values set: %v", r.Header)
 	}
 	// No sub: no header, no sub member.
 	tok3 := token(a, "k1", "myapp", n, 300, map[string]any{"sub": nil})
 	r = ts.verify(tok3)
 	m := mustOK(t, r)
-	if _, ok := m["sub"]; ok || r.header.Get("X-Jwt-Subject") != "" {
-		t.Fatalf("sub present without a sub claim: %s", r.body)
+	if _, ok := m["sub"]; ok || r.Header.Get("X-Jwt-Subject") != "" {
+		t.Fatalf("sub present without a sub claim: %s", r.Body)
 	}
 }
 
@@ -147,32 +147,32 @@ func TestVerifyListenerRoutes(t *testing.T) {
 	ts.adminDo("PATCH", "/v1/projects/myapp/keys/k2", map[string]any{"status": "inactive"})
 
 	r := do(t, "GET", ts.base+"/healthz", nil)
-	if r.status != 200 {
-		t.Fatalf("healthz %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("healthz %d", r.Status)
 	}
 	r = do(t, "GET", ts.base+"/readyz", nil)
-	if r.status != 200 {
-		t.Fatalf("readyz %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("readyz %d", r.Status)
 	}
 	r = do(t, "GET", ts.base+"/v1/projects/myapp/jwks.json", nil)
-	if r.status != 200 || r.header.Get("Cache-Control") == "" {
-		t.Fatalf("jwks %d %v", r.status, r.header)
+	if r.Status != 200 || r.Header.Get("Cache-Control") == "" {
+		t.Fatalf("jwks %d %v", r.Status, r.Header)
 	}
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal(r.body, &set); err != nil {
+	if err := json.Unmarshal(r.Body, &set); err != nil {
 		t.Fatal(err)
 	}
 	if len(set.Keys) != 1 || set.Keys[0]["kid"] != "k1" || set.Keys[0]["alg"] != "RS256" || set.Keys[0]["use"] != "sig" || set.Keys[0]["kty"] != "RSA" || set.Keys[0]["e"] != "AQAB" {
-		t.Fatalf("jwks: %s", r.body)
+		t.Fatalf("jwks: %s", r.Body)
 	}
 	want := engine.JWKOf(&a.PublicKey, "k1")
 	if set.Keys[0]["n"] != want.N {
 		t.Fatal("jwks n differs from the key's")
 	}
-	if r := do(t, "GET", ts.base+"/v1/projects/nobody/jwks.json", nil); r.status != 404 {
-		t.Fatalf("unknown project jwks: %d", r.status)
+	if r := do(t, "GET", ts.base+"/v1/projects/nobody/jwks.json", nil); r.Status != 404 {
+		t.Fatalf("unknown project jwks: %d", r.Status)
 	}
 	for _, c := range []struct{ method, path, allow string }{
 		{"PUT", "/v1/verify", "GET, POST, HEAD"},
@@ -182,12 +182,12 @@ func TestVerifyListenerRoutes(t *testing.T) {
 		{"POST", "/v1/projects/myapp/jwks.json", "GET, HEAD"},
 	} {
 		r := do(t, c.method, ts.base+c.path, nil)
-		if r.status != 405 || r.header.Get("Allow") != c.allow {
-			t.Errorf("%s %s: %d Allow=%q", c.method, c.path, r.status, r.header.Get("Allow"))
+		if r.Status != 405 || r.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d Allow=%q", c.method, c.path, r.Status, r.Header.Get("Allow"))
 		}
 	}
-	if r := do(t, "GET", ts.base+"/nope", nil); r.status != 404 {
-		t.Fatalf("unknown route: %d", r.status)
+	if r := do(t, "GET", ts.base+"/nope", nil); r.Status != 404 {
+		t.Fatalf("unknown route: %d", r.Status)
 	}
 }
 
@@ -202,13 +202,13 @@ func TestVerifyStoreUnavailableIs503(t *testing.T) {
 	ts := startServer(t, Config{Store: failingStore{engine.NewMemoryStore()}})
 	tok := token(enginetest.Key("rsa2048-a"), "k1", "myapp", now(), 300, nil)
 	r := ts.verify(tok)
-	if r.status != 503 {
-		t.Fatalf("status %d, want 503: %s", r.status, r.body)
+	if r.Status != 503 {
+		t.Fatalf("status %d, want 503: %s", r.Status, r.Body)
 	}
-	if m := r.json(t); m["error"] != "unavailable" {
-		t.Fatalf("body %s", r.body)
+	if m := r.JSON(t); m["error"] != "unavailable" {
+		t.Fatalf("body %s", r.Body)
 	}
-	if r.header.Get("WWW-Authenticate") != "" {
+	if r.Header.Get("WWW-Authenticate") != "" {
 		t.Fatal("503 carries WWW-Authenticate")
 	}
 }
@@ -244,8 +244,8 @@ func TestLimitsOversizedAndSlowRequests(t *testing.T) {
 
 	// Oversized body on the admin listener: 413.
 	r := ts.adminDo("POST", "/v1/projects/myapp/keys", strings.Repeat(" ", 65<<10)+"{}")
-	if r.status != 413 {
-		t.Fatalf("big admin body: %d %s", r.status, r.body)
+	if r.Status != 413 {
+		t.Fatalf("big admin body: %d %s", r.Status, r.Body)
 	}
 
 	// Others are served meanwhile.
@@ -268,18 +268,18 @@ func TestLimitsOversizedAndSlowRequests(t *testing.T) {
 
 func TestReadyzDrainsOnShutdown(t *testing.T) {
 	ts := startServer(t, Config{ShutdownDelay: 300 * time.Millisecond})
-	if r := do(t, "GET", ts.base+"/readyz", nil); r.status != 200 {
-		t.Fatalf("readyz %d", r.status)
+	if r := do(t, "GET", ts.base+"/readyz", nil); r.Status != 200 {
+		t.Fatalf("readyz %d", r.Status)
 	}
 	done := make(chan error, 1)
 	go func() { done <- ts.srv.Shutdown(context.Background()) }()
 	time.Sleep(100 * time.Millisecond)
 	r := do(t, "GET", ts.base+"/readyz", nil)
-	if r.status != 503 {
-		t.Fatalf("readyz while draining: %d", r.status)
+	if r.Status != 503 {
+		t.Fatalf("readyz while draining: %d", r.Status)
 	}
-	if r := do(t, "GET", ts.base+"/healthz", nil); r.status != 200 {
-		t.Fatalf("healthz while draining: %d", r.status)
+	if r := do(t, "GET", ts.base+"/healthz", nil); r.Status != 200 {
+		t.Fatalf("healthz while draining: %d", r.Status)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
