@@ -11,6 +11,7 @@ import (
 	"github.com/jwtgate/jwtgate/engine/enginetest"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/server/servertest"
 )
 
 const adminToken = "loadgen-test-admin-token-0123456789"
@@ -18,20 +19,7 @@ const adminToken = "loadgen-test-admin-token-0123456789"
 // startJWTGate runs a real jwtgate on 127.0.0.1:0.
 func startJWTGate(t *testing.T, opts ...engine.Option) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: engine.NewMemoryStore(),
-		AdminToken: adminToken, EngineOptions: opts, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	return servertest.Start(t, server.Config{Store: engine.NewMemoryStore(), AdminToken: adminToken, EngineOptions: opts})
 }
 
 func fixedKeyring() *loadgen.Keyring {

@@ -30,10 +30,8 @@ var (
 	okKID        = []byte(`","kid":"`)
 	okSub        = []byte(`","sub":"`)
 	okExp        = []byte(`","exp":`)
-	okExpNoSub   = []byte(`","exp":`)
 	okClaims     = []byte(`,"claims":`)
 	okSuffix     = []byte(`}`)
-	quote        = []byte(`"`)
 	allowVerify  = []byte("GET, POST, HEAD")
 	allowGetHead = []byte("GET, HEAD")
 	retryOne     = []byte("1")
@@ -248,10 +246,8 @@ func (s *Server) writeValid(ctx *fasthttp.RequestCtx, c *engine.Claims) {
 	if raw, ok := c.Raw("sub"); ok && sub != nil {
 		resp.AppendBody(okSub)
 		resp.AppendBody(raw) // still escaped JSON string content
-		resp.AppendBody(okExp)
-	} else {
-		resp.AppendBody(okExpNoSub)
 	}
+	resp.AppendBody(okExp)
 	var nb [24]byte
 	resp.AppendBody(strconv.AppendInt(nb[:0], c.Expires, 10))
 	resp.AppendBody(okClaims)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/jwtgate/jwtgate/engine/enginetest"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/server/servertest"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -22,20 +22,7 @@ const adminToken = "loadgen-cli-test-admin-token-0123456789"
 
 func startJWTGate(t *testing.T, opts ...engine.Option) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: engine.NewMemoryStore(),
-		AdminToken: adminToken, EngineOptions: opts, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	return servertest.Start(t, server.Config{Store: engine.NewMemoryStore(), AdminToken: adminToken, EngineOptions: opts})
 }
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {

@@ -19,6 +19,7 @@ import (
 	"github.com/jwtgate/jwtgate/internal/apitest"
 	"github.com/jwtgate/jwtgate/internal/pgtest"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/server/servertest"
 	"github.com/jwtgate/jwtgate/store/pgstore"
 )
 
@@ -48,21 +49,10 @@ func startNodeWith(t *testing.T, dsn, name string, engineOpts []engine.Option, o
 	t.Helper()
 	opts = append([]pgstore.Option{pgstore.WithApplicationName("jwtgate-" + name)}, opts...)
 	st := open(t, dsn, opts...)
-	srv, err := server.New(server.Config{
-		Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: st, AdminToken: adminToken,
-		DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), UsageFlushInterval: 50 * time.Millisecond,
+	srv := servertest.Start(t, server.Config{
+		Store: st, AdminToken: adminToken,
+		Logger: slog.New(slog.DiscardHandler), UsageFlushInterval: 50 * time.Millisecond,
 		EngineOptions: engineOpts,
-	})
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
 	})
 	return &node{t: t, name: name, st: st, srv: srv, base: "http://" + srv.Addr(), admin: "http://" + srv.AdminAddr()}
 }
