@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -333,7 +332,9 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 
 // numericDate reads a NumericDate: a JSON number from 0 to 2^53, fractions
 // allowed; it returns the floor and the ceiling so that each rule can round
-// to its stricter side.
+// to its stricter side. The range is checked on the exact decimal value, not
+// on a float64 rounding of it: 9007199254740993.0 is out of range like
+// 9007199254740993, though both round to 2^53 as a float64.
 func numericDate(doc []byte, m member) (floor, ceil int64, ok bool) {
 	if m.kind != kindNumber {
 		return 0, 0, false
@@ -346,17 +347,97 @@ func numericDate(doc []byte, m member) (floor, ceil int64, ok bool) {
 			v = v*10 + int64(b[i]-'0')
 		}
 		if i == len(b) {
-			return v, v, v <= 1<<53
+			return v, v, v <= maxNumericDate
 		}
 	}
-	if len(b) > 0 && b[0] == '-' {
+	return decimalDate(b)
+}
+
+// maxNumericDate is the largest NumericDate accepted: 2^53.
+const maxNumericDate = 1 << 53
+
+// decimalDate reads a JSON number (already validated by the parser) exactly:
+// its digits and decimal exponent, without a float64 in between.
+func decimalDate(b []byte) (floor, ceil int64, ok bool) {
+	if len(b) == 0 || b[0] == '-' {
 		return 0, 0, false
 	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(f) || f < 0 || f > 1<<53 {
+	// Mantissa: the significant digits (leading zeros dropped, at most
+	// len(digits) kept) and exp10, the power of ten they are scaled by.
+	var digits [24]byte
+	nd, exp10, i := 0, 0, 0
+	sawFrac, tail := false, false // tail: a non-zero digit beyond those kept
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '.' {
+			sawFrac = true
+			continue
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+		if sawFrac {
+			exp10--
+		}
+		switch {
+		case nd == 0 && c == '0':
+		case nd < len(digits):
+			digits[nd] = c
+			nd++
+		default: // not kept: an integer digit scales the value up by ten
+			exp10++
+			tail = tail || c != '0'
+		}
+	}
+	if i < len(b) { // exponent
+		i++ // 'e' or 'E'
+		neg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			neg = b[i] == '-'
+			i++
+		}
+		e := 0
+		for ; i < len(b); i++ {
+			if e < 1_000_000 {
+				e = e*10 + int(b[i]-'0')
+			}
+		}
+		if neg {
+			e = -e
+		}
+		exp10 += e
+	}
+	// Drop trailing zeros of the kept digits (they only scale).
+	for nd > 0 && digits[nd-1] == '0' {
+		nd--
+		exp10++
+	}
+	if nd == 0 {
+		return 0, 0, true // zero, however spelled
+	}
+	intDigits := nd + exp10 // digits before the decimal point
+	if intDigits > 16 {     // 2^53 has 16 digits
 		return 0, 0, false
 	}
-	return int64(math.Floor(f)), int64(math.Ceil(f)), true
+	if intDigits <= 0 {
+		return 0, 1, true // 0 < value < 1
+	}
+	var ip int64
+	for j := 0; j < intDigits; j++ {
+		d := int64(0)
+		if j < nd {
+			d = int64(digits[j] - '0')
+		}
+		ip = ip*10 + d
+	}
+	frac := intDigits < nd || tail
+	if ip > maxNumericDate || ip == maxNumericDate && frac {
+		return 0, 0, false
+	}
+	if frac {
+		return ip, ip + 1, true
+	}
+	return ip, ip, true
 }
 
 // validAudience: a string, or a non-empty array of strings.

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,47 @@ func TestVerifyErrorCodes(t *testing.T) {
 				t.Fatalf("errors.As code mismatch: %v", err)
 			}
 		})
+	}
+}
+
+// TestNumericDateAbove2p53Signed: a NumericDate above 2^53 is malformed
+// whether written as an integer, with a fraction or with an exponent (a
+// float64 rounds 9007199254740993.0 to 2^53, which is in range), in exp,
+// iat and nbf of properly signed tokens; 2^53 itself and ordinary fractions
+// still parse.
+func TestNumericDateAbove2p53Signed(t *testing.T) {
+	f := newFixture(t)
+	now := testNow.Unix()
+	hdr := et.Header("k1")
+	payload := func(exp, iat, nbf string) []byte {
+		p := `{"aud":"myapp","sub":"user-1","exp":` + exp + `,"iat":` + iat
+		if nbf != "" {
+			p += `,"nbf":` + nbf
+		}
+		return []byte(p + "}")
+	}
+	exp, iat := strconv.FormatInt(now+300, 10), strconv.FormatInt(now, 10)
+	for _, big := range []string{"9007199254740993", "9007199254740993.0", "9007199254740992.5", "9.007199254740993e15", "90071992547409930e-1"} {
+		for name, p := range map[string][]byte{
+			"exp": payload(big, iat, ""),
+			"iat": payload(exp, big, ""),
+			"nbf": payload(exp, iat, big),
+		} {
+			tok := et.SignRS256(f.priv, hdr, p)
+			if _, err := f.v.Verify([]byte(tok)); !errors.Is(err, engine.ErrMalformed) {
+				t.Errorf("%s = %s: %v, want malformed", name, big, err)
+			}
+		}
+	}
+	// In range: 2^53 (a rule other than the parser refuses it) and a
+	// fractional exp, rounded down.
+	tok := et.SignRS256(f.priv, hdr, payload(exp, iat, "9007199254740992.0"))
+	if _, err := f.v.Verify([]byte(tok)); !errors.Is(err, engine.ErrNotYetValid) {
+		t.Errorf("nbf = 2^53: %v, want not_yet_valid", err)
+	}
+	tok = et.SignRS256(f.priv, hdr, payload(exp+".75", iat+".25", ""))
+	c, err := f.v.Verify([]byte(tok))
+	if err != nil || c.Expires != now+300 || c.IssuedAt != now {
+		t.Errorf("fractional dates: %v %+v", err, c)
 	}
 }
