@@ -337,6 +337,7 @@ type CacheStats struct {
 	KeySize, NegativeSize  int
 	TokenHits, TokenMisses uint64
 	TokenSize              int
+	TokenBytes             int64 // memory held by the token cache's entries
 }
 
 func (c *keyCache) stats(s *CacheStats) {

@@ -19,6 +19,12 @@ const (
 	// DefaultTokenCacheSize is the number of verified tokens remembered; 0
 	// turns the token cache off.
 	DefaultTokenCacheSize = 16_384
+	// DefaultTokenCacheBytes bounds the memory of the token cache's entries
+	// (each holds its token and decoded payload: 8 KiB tokens cost about
+	// 14 KiB each, so 64 MiB holds some 4,600 of them).
+	DefaultTokenCacheBytes = 64 << 20
+	// MaxTokenCacheBytes is the largest token cache byte bound accepted.
+	MaxTokenCacheBytes = 1 << 40
 	// DefaultNegativeCacheSize bounds how many unknown kids are remembered.
 	DefaultNegativeCacheSize = 65_536
 	// DefaultNegativeTTL is how long an unknown kid is remembered when no
@@ -37,6 +43,7 @@ type config struct {
 	required       []string
 	keyCacheSize   int
 	tokenCacheSize int
+	tokenCacheMem  int64
 	negCacheSize   int
 	negTTL         time.Duration
 	storeTimeout   time.Duration
@@ -112,6 +119,21 @@ func WithTokenCacheSize(n int) Option {
 			return errors.New("token cache size must be between 0 and 100000000")
 		}
 		c.tokenCacheSize = n
+		return nil
+	}
+}
+
+// WithTokenCacheBytes bounds the memory of the token cache's entries (the
+// cached tokens and their decoded payloads) in bytes; 0 turns the cache off.
+// Both bounds hold: the cache keeps at most WithTokenCacheSize entries and
+// at most n bytes of them, whichever is reached first. Default
+// DefaultTokenCacheBytes.
+func WithTokenCacheBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 0 || n > MaxTokenCacheBytes {
+			return errors.New("token cache bytes must be between 0 and " + strconv.FormatInt(MaxTokenCacheBytes, 10))
+		}
+		c.tokenCacheMem = n
 		return nil
 	}
 }

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // tokenEntry is a token that verified. Only exp can make it invalid later
@@ -19,6 +21,13 @@ type tokenEntry struct {
 	hasSub   bool
 	exp, iat int64 // floors
 	nbf      int64
+	cost     int // bytes charged against the cache's bound (entryCost)
+}
+
+// entryCost is the memory an entry holds: the struct and the capacities of
+// the slices it owns (the key entry is shared and counted by the key cache).
+func entryCost(e *tokenEntry) int {
+	return int(unsafe.Sizeof(*e)) + cap(e.token) + cap(e.payload) + cap(e.members)*int(unsafe.Sizeof(member{}))
 }
 
 // tokenProbe is how many slots a token may occupy from its home slot.
@@ -29,16 +38,21 @@ type tokenShard struct {
 	slots []atomic.Pointer[tokenEntry]
 	mask  uint64
 	clock uint64 // victim choice when a probe window is full
+	hand  uint64 // next slot the byte bound evicts from
 	size  int
+	bytes int // sum of the entries' costs, at most budget
 	_     [64]byte
 }
 
-// tokenCache is a bounded, sharded table from the whole token to its
-// verified result. Lookups take no lock and write no shared memory, so the
+// tokenCache is a sharded table from the whole token to its verified
+// result, bounded both in entries and in bytes (each shard holds at most
+// its share of the byte bound; an insert that would exceed it evicts
+// entries in slot order, a clock sweep, until it fits). Lookups take no lock and write no shared memory, so the
 // cached path scales with cores; inserts and purges lock one shard. Entries
 // are found by a seeded hash and confirmed by comparing the whole token, so
 // no other token can ever hit an entry.
 type tokenCache struct {
+	budget int // bytes per shard
 	shards []tokenShard
 	mask   uint64
 	seed   maphash.Seed
@@ -46,19 +60,27 @@ type tokenCache struct {
 	misses [usageStripes]paddedCounter
 }
 
-func newTokenCache(size int) *tokenCache {
-	if size <= 0 {
+// minShardBytes is the least byte budget a shard is given while the
+// cache has more than one shard: room for a few of the largest tokens.
+const minShardBytes = 256 << 10
+
+func newTokenCache(size int, maxBytes int64) *tokenCache {
+	if size <= 0 || maxBytes <= 0 {
 		return nil
 	}
 	n := 1
 	for n < 64 && n*64 < size {
 		n <<= 1
 	}
+	for n > 1 && maxBytes/int64(n) < minShardBytes {
+		n >>= 1
+	}
 	per := 1
 	for per*n < size {
 		per <<= 1
 	}
 	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), seed: maphash.MakeSeed()}
+	c.budget = int(min(maxBytes/int64(n), math.MaxInt32))
 	for i := range c.shards {
 		c.shards[i].slots = make([]atomic.Pointer[tokenEntry], per)
 		c.shards[i].mask = uint64(per - 1)
@@ -100,29 +122,56 @@ func (c *tokenCache) count(hit bool, stripe uint) {
 
 func (c *tokenCache) put(h uint64, e *tokenEntry) {
 	e.hash = h
+	e.cost = entryCost(e)
+	if e.cost > c.budget {
+		return // could never fit: not cached
+	}
 	sh := &c.shards[h&c.mask]
 	home := h >> 32
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	target := -1
 	free := -1
 	for i := uint64(0); i < tokenProbe; i++ {
 		idx := (home + i) & sh.mask
 		old := sh.slots[idx].Load()
 		if old != nil && old.hash == h {
-			sh.slots[idx].Store(e)
-			return
+			target = int(idx)
+			break
 		}
 		if old == nil && free < 0 {
 			free = int(idx)
 		}
 	}
-	if free < 0 {
-		sh.clock++
-		free = int((home + sh.clock%tokenProbe) & sh.mask)
-	} else {
-		sh.size++
+	if target < 0 {
+		target = free
 	}
-	sh.slots[free].Store(e)
+	if target < 0 {
+		sh.clock++
+		target = int((home + sh.clock%tokenProbe) & sh.mask)
+	}
+	sh.evict(target)
+	// Make room under the byte bound: a clock sweep over the other slots.
+	// It ends within one turn, as e alone fits the budget.
+	for sh.bytes+e.cost > c.budget {
+		sh.hand = (sh.hand + 1) & sh.mask
+		if int(sh.hand) != target {
+			sh.evict(int(sh.hand))
+		}
+	}
+	sh.slots[target].Store(e)
+	sh.size++
+	sh.bytes += e.cost
+}
+
+// evict empties slot idx (under sh.mu). Lookups scan a whole probe window,
+// so an empty slot in it breaks no chain.
+func (sh *tokenShard) evict(idx int) {
+	if old := sh.slots[idx].Load(); old != nil {
+		sh.slots[idx].Store(nil)
+		sh.size--
+		sh.bytes -= old.cost
+	}
 }
 
 func (c *tokenCache) purge() {
@@ -132,7 +181,7 @@ func (c *tokenCache) purge() {
 		for j := range sh.slots {
 			sh.slots[j].Store(nil)
 		}
-		sh.size = 0
+		sh.size, sh.bytes = 0, 0
 		sh.mu.Unlock()
 	}
 }
@@ -146,6 +195,7 @@ func (c *tokenCache) stats(s *CacheStats) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		s.TokenSize += sh.size
+		s.TokenBytes += int64(sh.bytes)
 		sh.mu.Unlock()
 	}
 }

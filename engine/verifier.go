@@ -42,6 +42,7 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 		maxTTL:         int64(DefaultMaxTTL / time.Second),
 		keyCacheSize:   DefaultKeyCacheSize,
 		tokenCacheSize: DefaultTokenCacheSize,
+		tokenCacheMem:  DefaultTokenCacheBytes,
 		negCacheSize:   DefaultNegativeCacheSize,
 		negTTL:         DefaultNegativeTTL,
 		storeTimeout:   DefaultStoreTimeout,
@@ -61,7 +62,7 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 		cfg:    cfg,
 		store:  store,
 		keys:   newKeyCache(store, cfg.keyCacheSize, cfg.negCacheSize, cfg.negTTL, cfg.storeTimeout),
-		tokens: newTokenCache(cfg.tokenCacheSize),
+		tokens: newTokenCache(cfg.tokenCacheSize, cfg.tokenCacheMem),
 	}
 	attachClock(v, !cfg.customClock)
 	return v, nil

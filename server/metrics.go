@@ -152,6 +152,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	b = appendMetric(b, "jwtgate_token_cache_hits_total", "counter", "Token cache lookups that found a verified token.", float64(st.TokenHits))
 	b = appendMetric(b, "jwtgate_token_cache_misses_total", "counter", "Token cache lookups that missed.", float64(st.TokenMisses))
 	b = appendMetric(b, "jwtgate_token_cache_size", "gauge", "Verified tokens in the token cache.", float64(st.TokenSize))
+	b = appendMetric(b, "jwtgate_token_cache_bytes", "gauge", "Memory held by the token cache's entries (bounded by --token-cache-bytes).", float64(st.TokenBytes))
 	b = appendMetric(b, "jwtgate_usage_flush_errors_total", "counter", "Failed writes of key usage to the store.", float64(m.flushErrors.Load()))
 	ready := 0.0
 	if s.ready.Load() && !s.draining.Load() {

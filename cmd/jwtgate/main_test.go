@@ -191,3 +191,39 @@ func TestEnvName(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestTokenCacheBytesFlag: --token-cache-bytes takes bytes or a binary
+// suffix, from the command line or JWTGATE_TOKEN_CACHE_BYTES, defaults to
+// 64 MiB, and a bad value is a usage error naming the flag.
+func TestTokenCacheBytesFlag(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "512KiB": 512 << 10, "64MiB": 64 << 20, "2GiB": 2 << 30, "100B": 100} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d %v, want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "64MB", "lots", "99999999999GiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) accepted: %d", in, b)
+		}
+	}
+	var f serveFlags
+	fs := serveFlagSet(&f, io.Discard)
+	if err := fs.Parse(nil); err != nil || int64(f.tokenCacheBytes) != engine.DefaultTokenCacheBytes || fs.Lookup("token-cache-bytes").DefValue != "64MiB" {
+		t.Fatalf("default: %d %v", f.tokenCacheBytes, err)
+	}
+	t.Setenv("JWTGATE_TOKEN_CACHE_BYTES", "3MiB")
+	f = serveFlags{}
+	fs = serveFlagSet(&f, io.Discard)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(fs); err != nil || f.tokenCacheBytes != 3<<20 {
+		t.Fatalf("from the environment: %d %v", f.tokenCacheBytes, err)
+	}
+	code, _, errs := runCLI(t, "serve", "--token-cache-bytes", "64MB")
+	if code != exitUsage || !strings.Contains(errs, "token-cache-bytes") || !strings.Contains(errs, "MiB") {
+		t.Fatalf("bad --token-cache-bytes: %d %s", code, errs)
+	}
+}

@@ -22,6 +22,7 @@ type serveFlags struct {
 	leeway, maxTTL                                  time.Duration
 	requireClaims, claimHeaders                     []string
 	keyCacheSize, tokenCacheSize, maxTokenBytes     int
+	tokenCacheBytes                                 byteSize
 	minKeyBits, maxKeyBits                          int
 	usageFlush, readTimeout, writeTimeout           time.Duration
 	idleTimeout, shutdownTimeout, shutdownDelay     time.Duration
@@ -44,6 +45,8 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringSliceVar(&f.claimHeaders, "claim-header", nil, "claim=Header: copy a claim of a verified token into a response header (repeatable, e.g. groupRef=X-Group-Ref)")
 	fs.IntVar(&f.keyCacheSize, "key-cache-size", engine.DefaultKeyCacheSize, "parsed keys kept in memory")
 	fs.IntVar(&f.tokenCacheSize, "token-cache-size", engine.DefaultTokenCacheSize, "verified tokens remembered (0 turns the token cache off); a cached token is still checked for exp and key revocation")
+	f.tokenCacheBytes = engine.DefaultTokenCacheBytes
+	fs.Var(&f.tokenCacheBytes, "token-cache-bytes", "memory the token cache's entries may hold, in bytes or with a KiB, MiB or GiB suffix (0 turns the cache off); both this and --token-cache-size bound the cache")
 	fs.IntVar(&f.maxTokenBytes, "max-token-bytes", engine.DefaultMaxTokenBytes, "largest Authorization value accepted; larger gets token_too_large")
 	fs.IntVar(&f.minKeyBits, "min-key-bits", engine.DefaultMinKeyBits, "smallest RSA modulus a registered key may have")
 	fs.IntVar(&f.maxKeyBits, "max-key-bits", engine.DefaultMaxKeyBits, "largest RSA modulus a registered key may have")
@@ -99,6 +102,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "jwtgate serve: %v (see jwtgate serve --help)\n", err)
 		return exitUsage
 	}
 	if fs.NArg() != 0 {
@@ -124,6 +128,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		engine.WithMaxTTL(f.maxTTL),
 		engine.WithKeyCacheSize(f.keyCacheSize),
 		engine.WithTokenCacheSize(f.tokenCacheSize),
+		engine.WithTokenCacheBytes(int64(f.tokenCacheBytes)),
 		engine.WithMaxTokenBytes(f.maxTokenBytes),
 		engine.WithKeyPolicy(engine.KeyPolicy{MinBits: f.minKeyBits, MaxBits: f.maxKeyBits}),
 	}
