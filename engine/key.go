@@ -279,7 +279,7 @@ func ParseJWK(data []byte, p KeyPolicy) (pub *rsa.PublicKey, kid string, err err
 	if kid, ok, err = str("kid"); err != nil {
 		return nil, "", err
 	} else if ok && !ValidKID(kid) {
-		return nil, "", keyErr("jwk kid must match ^[A-Za-z0-9._-]{1,128}$")
+		return nil, "", keyErr(`jwk kid must match ^[A-Za-z0-9._-]{1,128}$ and not be "." or ".."`)
 	}
 	nStr, ok, err := str("n")
 	if err != nil {
@@ -366,7 +366,13 @@ func JWKOf(pub *rsa.PublicKey, kid string) JWK {
 }
 
 // ValidProject reports whether s matches ^[a-z0-9][a-z0-9_-]{0,62}$.
-func ValidProject(s string) bool {
+func ValidProject(s string) bool { return validProject(s) }
+
+// ValidProjectBytes is ValidProject for a byte slice, without a conversion
+// (the server checks a required project on its hot path).
+func ValidProjectBytes(s []byte) bool { return validProject(s) }
+
+func validProject[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > MaxProjectLength {
 		return false
 	}
@@ -382,9 +388,20 @@ func ValidProject(s string) bool {
 	return true
 }
 
-// ValidKID reports whether s matches ^[A-Za-z0-9._-]{1,128}$.
-func ValidKID(s string) bool { return validKIDBytes([]byte(s)) }
+// ValidKID reports whether s can be registered as a kid: it matches
+// ^[A-Za-z0-9._-]{1,128}$ and is not "." or ".." (a path segment that
+// URL resolution would remove, so the key could never be addressed).
+func ValidKID(s string) bool { return s != "." && s != ".." && validKIDBytes([]byte(s)) }
 
+// StoredKID reports whether s may name a key already in a store: the kid
+// alphabet ^[A-Za-z0-9._-]{1,128}$, including the "." and ".." that
+// ValidKID now refuses but that older versions registered. Such a key keeps
+// verifying and stays addressable (the admin API's
+// /v1/projects/{project}/key?kid= route) until it is removed.
+func StoredKID(s string) bool { return validKIDBytes([]byte(s)) }
+
+// validKIDBytes reports whether s is in the kid alphabet (StoredKID); the
+// verifier uses it to answer unknown_kid without a store lookup.
 func validKIDBytes(s []byte) bool {
 	if len(s) == 0 || len(s) > MaxKIDLength {
 		return false

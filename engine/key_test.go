@@ -170,9 +170,15 @@ func TestValidProjectAndKID(t *testing.T) {
 			t.Errorf("ValidProject(%q) != %v", s, want)
 		}
 	}
-	for s, want := range map[string]bool{"k1": true, "A.b_c-9": true, "": false, "a b": false, strings.Repeat("k", 128): true, strings.Repeat("k", 129): false, "é": false} {
+	for s, want := range map[string]bool{"k1": true, "A.b_c-9": true, "": false, "a b": false, strings.Repeat("k", 128): true, strings.Repeat("k", 129): false, "é": false, ".": false, "..": false, "...": true, ".k": true, "k..": true} {
 		if engine.ValidKID(s) != want {
 			t.Errorf("ValidKID(%q) != %v", s, want)
+		}
+	}
+	// A kid registered before "." and ".." were refused still names a key.
+	for s, want := range map[string]bool{".": true, "..": true, "k1": true, "": false, "a/b": false, "%2e": false} {
+		if engine.StoredKID(s) != want {
+			t.Errorf("StoredKID(%q) != %v", s, want)
 		}
 	}
 	if k := engine.NewKID(); !engine.ValidKID(k) || k == engine.NewKID() {

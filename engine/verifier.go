@@ -586,7 +586,7 @@ func (v *Verifier) AddKey(ctx context.Context, k *Key) (*Key, error) {
 	if nk.KID == "" {
 		nk.KID = NewKID()
 	} else if !ValidKID(nk.KID) {
-		return nil, keyErr("kid must match ^[A-Za-z0-9._-]{1,128}$")
+		return nil, keyErr(`kid must match ^[A-Za-z0-9._-]{1,128}$ and not be "." or ".."`)
 	}
 	if err := checkLabel(nk.Label); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 const (
 	routeKeys    = "/v1/projects/{project}/keys"
 	routeKey     = "/v1/projects/{project}/keys/{kid}"
+	routeKeyByQ  = "/v1/projects/{project}/key"
 	routeMetrics = "/metrics"
 	routeOther   = "other"
 )
@@ -42,7 +43,14 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		s.admin.inc(method, route, ctx.Response.StatusCode())
 	}()
-	path := string(ctx.Path())
+	// Route on the path as sent, before anything else (the admin token
+	// included): see route.go.
+	raw := rawPath(ctx)
+	if p := checkPath(raw); p != pathOK {
+		refusePath(ctx, p)
+		return
+	}
+	path := string(raw)
 	switch path {
 	case "/metrics":
 		route = routeMetrics
@@ -69,6 +77,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		route = routeKeys
 	} else if isProjects && len(parts) == 3 && parts[1] == "keys" {
 		route = routeKey
+	} else if isProjects && len(parts) == 2 && parts[1] == "key" {
+		route = routeKeyByQ
 	}
 	if !s.adminAuthorized(&ctx.Request.Header) {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuth, wwwAdmin)
@@ -90,8 +100,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		default:
 			methodNotAllowed(ctx, allowKeys)
 		}
-	case routeKey:
-		project, kid := parts[0], parts[2]
+	case routeKey, routeKeyByQ:
+		project := parts[0]
 		switch method {
 		case fasthttp.MethodGet, fasthttp.MethodPatch, fasthttp.MethodDelete:
 		default:
@@ -101,7 +111,13 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		if !s.checkProject(ctx, project) {
 			return
 		}
-		if !engine.ValidKID(kid) {
+		var kid string
+		if route == routeKey {
+			kid = parts[2]
+		} else if kid = queryKID(ctx); kid == "" {
+			return
+		}
+		if !engine.StoredKID(kid) {
 			adminError(ctx, fasthttp.StatusNotFound, "not_found", "no key with this kid in this project")
 			return
 		}
@@ -116,6 +132,27 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	default:
 		notFound(ctx)
 	}
+}
+
+// queryKID returns the kid of /v1/projects/{project}/key?kid=<kid>, the
+// form that addresses any stored key, including one registered as "." or
+// ".." before those were refused (no path can carry them: such a segment
+// is refused). It answers 400 and returns "" unless kid is given exactly
+// once and non-empty.
+func queryKID(ctx *fasthttp.RequestCtx) string {
+	var kid []byte
+	n := 0
+	for k, v := range ctx.QueryArgs().All() {
+		if string(k) == "kid" {
+			n++
+			kid = v
+		}
+	}
+	if n != 1 || len(kid) == 0 {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_request", "give the kid exactly once: /v1/projects/{project}/key?kid=<kid>")
+		return ""
+	}
+	return string(kid)
 }
 
 // adminAuthorized checks for exactly one Authorization header carrying the
@@ -293,7 +330,7 @@ type addKeyRequest struct {
 	PublicKey *string         `json:"public_key"`
 	JWK       json.RawMessage `json:"jwk"`
 	Label     string          `json:"label"`
-	KID       string          `json:"kid"`
+	KID       *string         `json:"kid"` // given: must match the pattern ("" included)
 }
 
 func (s *Server) addKey(ctx *fasthttp.RequestCtx, project string) {
@@ -306,8 +343,15 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx, project string) {
 		adminError(ctx, fasthttp.StatusBadRequest, "invalid_request", `send exactly one of "public_key" (PEM) or "jwk"`)
 		return
 	}
+	if req.KID != nil && !engine.ValidKID(*req.KID) {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_kid", `kid must match ^[A-Za-z0-9._-]{1,128}$ and not be "." or ".."`)
+		return
+	}
 	policy := s.v.KeyPolicy()
-	k := &engine.Key{Project: project, Label: req.Label, KID: req.KID}
+	k := &engine.Key{Project: project, Label: req.Label}
+	if req.KID != nil {
+		k.KID = *req.KID
+	}
 	var err error
 	if req.PublicKey != nil {
 		k.Public, err = engine.ParsePublicKeyPEM([]byte(*req.PublicKey), policy)
@@ -327,7 +371,7 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx, project string) {
 		return
 	}
 	if k.KID != "" && !engine.ValidKID(k.KID) {
-		adminError(ctx, fasthttp.StatusBadRequest, "invalid_kid", "kid must match ^[A-Za-z0-9._-]{1,128}$")
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_kid", `kid must match ^[A-Za-z0-9._-]{1,128}$ and not be "." or ".."`)
 		return
 	}
 	c, cancel := opContext()

@@ -259,10 +259,14 @@ func TestAdminGetUpdateDelete(t *testing.T) {
 		t.Fatalf("get: %d", r.Status)
 	}
 	checkKeyObject(t, r.JSON(t), "k1", "myapp", "first", 2048, &a.PublicKey)
-	for _, p := range []string{"/v1/projects/myapp/keys/nope", "/v1/projects/myapp/keys/k3", "/v1/projects/other/keys/k1", "/v1/projects/myapp/keys/bad%20kid"} {
+	for _, p := range []string{"/v1/projects/myapp/keys/nope", "/v1/projects/myapp/keys/k3", "/v1/projects/other/keys/k1", "/v1/projects/myapp/keys/bad!kid"} {
 		if r := ts.adminDo("GET", p, nil); r.Status != 404 || r.JSON(t)["error"] != "not_found" {
 			t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
 		}
+	}
+	// A percent-escape is never decoded into a route (see TestAdminRawPathDotSegments).
+	if r := ts.adminDo("GET", "/v1/projects/myapp/keys/bad%20kid", nil); r.Status != 400 || r.JSON(t)["error"] != "invalid_request" {
+		t.Errorf("GET escaped kid: %d %s", r.Status, r.Body)
 	}
 
 	r = ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", map[string]any{"label": "renamed"})

@@ -14,11 +14,13 @@ import (
 )
 
 // Result slots of the verification counters: engine codes (CodeOK = 0 is
-// "ok"), then "unavailable".
+// "ok"), then "invalid_request" (a malformed required project) and
+// "unavailable".
 const (
-	resultUnavailable = 31
-	numResults        = 32
-	metricStripes     = 16 // power of two
+	resultInvalidRequest = 30
+	resultUnavailable    = 31
+	numResults           = 32
+	metricStripes        = 16 // power of two
 )
 
 // Upper bounds (seconds) of the verify latency histogram buckets.
@@ -118,11 +120,12 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		sumNs += st.sumNs.Load()
 	}
 
-	b = append(b, "# HELP jwtgate_verifications_total Verifications answered by /v1/verify, by result (ok, an API.md error code, or unavailable).\n# TYPE jwtgate_verifications_total counter\n"...)
+	b = append(b, "# HELP jwtgate_verifications_total Verifications answered by /v1/verify, by result (ok, an error code, invalid_request or unavailable).\n# TYPE jwtgate_verifications_total counter\n"...)
 	b = appendResult(b, "ok", results[engine.CodeOK])
 	for _, c := range engine.Codes() {
 		b = appendResult(b, c.String(), results[c])
 	}
+	b = appendResult(b, "invalid_request", results[resultInvalidRequest])
 	b = appendResult(b, "unavailable", results[resultUnavailable])
 
 	b = append(b, "# HELP jwtgate_verify_duration_seconds Time to answer a /v1/verify request, in the handler.\n# TYPE jwtgate_verify_duration_seconds histogram\n"...)

@@ -32,7 +32,6 @@ var (
 	okExp        = []byte(`","exp":`)
 	okClaims     = []byte(`,"claims":`)
 	okSuffix     = []byte(`}`)
-	allowVerify  = []byte("GET, POST, HEAD")
 	allowGetHead = []byte("GET, HEAD")
 	retryOne     = []byte("1")
 	jwksCache    = []byte("public, max-age=60")
@@ -46,6 +45,7 @@ var (
 	bodyDraining    = []byte("draining\n")
 	bodyNoProject   = []byte(`{"error":"not_found","message":"no keys are registered for this project"}`)
 	bodyJWKSFail    = []byte(`{"error":"unavailable","message":"the key store is unavailable; try again shortly"}`)
+	bodyBadProject  = []byte(`{"valid":false,"error":"invalid_request","message":"?project= and the X-Jwtgate-Project header may each be given at most once, non-empty, matching ^[a-z0-9][a-z0-9_-]{0,62}$"}`)
 )
 
 // Per-code 401 bodies and WWW-Authenticate values, built once.
@@ -65,21 +65,28 @@ func init() {
 	}
 }
 
-// VerifyHandler returns the verify listener's handler: /v1/verify, the
-// per-project JWKS, /healthz and /readyz. Usable on its own (e.g. over an
-// in-memory listener in benchmarks).
+// VerifyHandler returns the verify listener's handler: /v1/verify (and
+// every path below /v1/verify/, any method), the per-project JWKS, /healthz
+// and /readyz. Usable on its own (e.g. over an in-memory listener in
+// benchmarks).
 func (s *Server) VerifyHandler() fasthttp.RequestHandler { return s.handleVerifyListener }
 
 func (s *Server) handleVerifyListener(ctx *fasthttp.RequestCtx) {
-	path := ctx.Path()
-	switch string(path) {
-	case "/v1/verify":
-		if !ctx.IsGet() && !ctx.IsPost() && !ctx.IsHead() {
-			methodNotAllowed(ctx, allowVerify)
-			return
-		}
+	path := rawPath(ctx)
+	if isVerifyPath(path) {
+		// Forward-auth of any shape: any method, any path below the
+		// endpoint (Envoy's HTTP ext_authz keeps the method and appends
+		// the original path; Traefik and Caddy send GET with
+		// X-Forwarded-Method/-Uri). The verdict depends only on the token
+		// and the required project; a body is never read.
 		s.verify(ctx)
 		return
+	}
+	if p := checkPath(path); p != pathOK {
+		refusePath(ctx, p)
+		return
+	}
+	switch string(path) {
 	case "/healthz":
 		if !getOrHead(ctx) {
 			return
@@ -192,10 +199,17 @@ func asciiEqualFold(b, lower []byte) bool {
 func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	token, code := bearerToken(&ctx.Request.Header, s.v.MaxTokenBytes())
+	project, other, ok := requiredProject(ctx)
+	if !ok {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.Response.Header.SetContentTypeBytes(ctJSON)
+		ctx.SetBody(bodyBadProject)
+		s.metrics.observe(ctx.ConnID(), resultInvalidRequest, time.Since(start))
+		return
+	}
 	var err error
 	c := engine.AcquireClaims()
 	if code == engine.CodeOK {
-		project := ctx.QueryArgs().Peek("project")
 		err = s.v.VerifyForProject(token, project, c)
 		if err == engine.ErrUnavailable {
 			engine.ReleaseClaims(c)
@@ -207,6 +221,11 @@ func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		code = codeOf(err)
+		if code == engine.CodeOK && other != nil && string(other) != string(project) {
+			// The query and the header name different projects: no
+			// token is for both.
+			code = engine.CodeAudienceMismatch
+		}
 	}
 	if code != engine.CodeOK {
 		engine.ReleaseClaims(c)
@@ -220,6 +239,48 @@ func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 	s.writeValid(ctx, c)
 	engine.ReleaseClaims(c)
 	s.metrics.observe(ctx.ConnID(), int(engine.CodeOK), time.Since(start))
+}
+
+// HeaderRequiredProject names the project a token must be for, as
+// ?project= does; for proxies that can add a header to the authorization
+// request but not a query parameter (Envoy's HTTP ext_authz appends the
+// original path and query to its path_prefix).
+const HeaderRequiredProject = "X-Jwtgate-Project"
+
+const argProject = "project"
+
+// requiredProject returns the project the caller requires from ?project=
+// and the X-Jwtgate-Project header (nil: any project). Each may be given at
+// most once, non-empty and matching the project pattern; else ok is false
+// (400: a proxy that appends or templates a parameter must not fail open).
+// When both are given, project is the query's and other the header's; the
+// caller refuses a token unless they are equal.
+func requiredProject(ctx *fasthttp.RequestCtx) (project, other []byte, ok bool) {
+	n := 0
+	for k, v := range ctx.QueryArgs().All() {
+		if string(k) == argProject {
+			n++
+			project = v
+		}
+	}
+	if n > 1 || n == 1 && !engine.ValidProjectBytes(project) {
+		return nil, nil, false
+	}
+	switch hs := ctx.Request.Header.PeekAll(HeaderRequiredProject); len(hs) {
+	case 0:
+	case 1:
+		if !engine.ValidProjectBytes(hs[0]) {
+			return nil, nil, false
+		}
+		if n == 0 {
+			project = hs[0]
+		} else {
+			other = hs[0]
+		}
+	default:
+		return nil, nil, false
+	}
+	return project, other, true
 }
 
 func (s *Server) writeValid(ctx *fasthttp.RequestCtx, c *engine.Claims) {

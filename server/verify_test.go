@@ -175,8 +175,6 @@ func TestVerifyListenerRoutes(t *testing.T) {
 		t.Fatalf("unknown project jwks: %d", r.Status)
 	}
 	for _, c := range []struct{ method, path, allow string }{
-		{"PUT", "/v1/verify", "GET, POST, HEAD"},
-		{"DELETE", "/v1/verify", "GET, POST, HEAD"},
 		{"POST", "/healthz", "GET, HEAD"},
 		{"POST", "/readyz", "GET, HEAD"},
 		{"POST", "/v1/projects/myapp/jwks.json", "GET, HEAD"},

@@ -85,6 +85,10 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	c := &keysClient{base: strings.TrimRight(*adminURL, "/"), token: tok, http: &http.Client{Timeout: *timeout}}
 	keysPath := "/v1/projects/" + url.PathEscape(*project) + "/keys"
 	keyPath := keysPath + "/" + url.PathEscape(*kid)
+	if *kid == "." || *kid == ".." {
+		// Registered by an older version; no path segment can carry it.
+		keyPath = "/v1/projects/" + url.PathEscape(*project) + "/key?kid=" + url.QueryEscape(*kid)
+	}
 	needKID := func() bool { return *kid != "" }
 
 	switch cmd {

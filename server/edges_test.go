@@ -1,0 +1,278 @@
+package server
+
+// Tests of the HTTP edges: hostile and careless input on both listeners
+// (raw-path routing, forward-auth of any shape, strict query and JSON, body
+// and header bounds). Each starts the real server on loopback.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/engine/enginetest"
+)
+
+// rawExchange sends req (a whole HTTP/1.1 request, written as given: no
+// path cleaning or escaping by a client library) to addr and reads one
+// response. A connection reset or a close without a response is an error.
+func rawExchange(t testing.TB, addr string, req []byte) (*http.Response, []byte, error) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	werr := make(chan error, 1)
+	go func() { _, err := c.Write(req); werr <- err }()
+	method, _, _ := strings.Cut(string(req), " ")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return resp, body, err
+	}
+	if err := <-werr; err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		return resp, body, err
+	}
+	return resp, body, nil
+}
+
+// rawRequest builds a request with the request-target exactly as given.
+func rawRequest(method, target string, headers ...string) []byte {
+	var b strings.Builder
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: jwtgate.test\r\nConnection: close\r\n")
+	for i := 0; i+1 < len(headers); i += 2 {
+		b.WriteString(headers[i] + ": " + headers[i+1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+func mustRaw(t testing.TB, addr string, req []byte) (*http.Response, []byte) {
+	t.Helper()
+	resp, body, err := rawExchange(t, addr, req)
+	if err != nil {
+		t.Fatalf("request %q: %v", firstLine(req), err)
+	}
+	return resp, body
+}
+
+func firstLine(req []byte) string {
+	s := string(req)
+	if i := strings.Index(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func mustInvalidRequest(t *testing.T, resp *http.Response, body []byte, what string) {
+	t.Helper()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"error":"invalid_request"`) {
+		t.Errorf("%s: %d %s, want 400 invalid_request", what, resp.StatusCode, body)
+	}
+}
+
+// Issue 9 item 1: the admin router acted on the cleaned path, so a dot
+// segment reached (and deleted) another project's key.
+func TestAdminRawPathDotSegments(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.addKey("proj-a", enginetest.Key("rsa2048-a"), "ka", "")
+	ts.addKey("proj-b", enginetest.Key("rsa2048-b"), "kb", "")
+	auth := []string{"Authorization", "Bearer " + testAdminToken}
+	addr := ts.srv.AdminAddr()
+	for _, target := range []string{
+		"/v1/projects/proj-a/../proj-b/keys/kb",
+		"/v1/projects/proj-a/keys/../../proj-b/keys/kb",
+		"/v1/projects/proj-b/keys/./kb",
+		"/v1/projects/./proj-b/keys/kb",
+		"/v1/projects/proj-b//keys/kb",
+		"//v1/projects/proj-b/keys/kb",
+		"/v1/projects/proj-b/keys/kb/",
+		"/v1/projects/proj-a/%2e%2e/proj-b/keys/kb",
+		"/v1/projects/proj-a/%2E%2E/proj-b/keys/kb",
+		"/v1/projects/proj-a/.%2e/proj-b/keys/kb",
+		"/v1/projects/proj-b%2Fkeys%2Fkb",
+		"/v1/projects/proj-b/keys%2fkb",
+		"/v1/projects/proj-a/..%5Cproj-b/keys/kb",
+		"/v1/projects/proj-a/..\\proj-b/keys/kb",
+		"/v1/projects/proj-b/keys/%6bb", // an encoded letter is not decoded into a route either
+		"http://jwtgate.test/v1/projects/proj-a/../proj-b/keys/kb",
+	} {
+		for _, method := range []string{"DELETE", "GET", "PATCH"} {
+			resp, body := mustRaw(t, addr, rawRequest(method, target, auth...))
+			mustInvalidRequest(t, resp, body, method+" "+target)
+		}
+	}
+	// Nothing acted on another path: both keys are still there.
+	for _, p := range []string{"/v1/projects/proj-a/keys/ka", "/v1/projects/proj-b/keys/kb"} {
+		if r := ts.adminDo("GET", p, nil); r.Status != 200 {
+			t.Errorf("GET %s after the attempts: %d", p, r.Status)
+		}
+	}
+	// Paths are checked before the admin token: a bad path is 400 without it.
+	resp, body := mustRaw(t, addr, rawRequest("GET", "/v1/projects/proj-a/../proj-b/keys"))
+	mustInvalidRequest(t, resp, body, "unauthenticated dot segment")
+	// The plain path still works.
+	if r := ts.adminDo("DELETE", "/v1/projects/proj-b/keys/kb", nil); r.Status != 204 {
+		t.Errorf("plain delete: %d %s", r.Status, r.Body)
+	}
+}
+
+// Issue 9 item 1, verify listener: no route is reached through a dot
+// segment, an empty segment or an encoded separator.
+func TestVerifyRawPathDotSegments(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.addKey("myapp", enginetest.Key("rsa2048-a"), "k1", "")
+	addr := ts.srv.Addr()
+	for _, target := range []string{
+		"/v1/projects/other/../myapp/jwks.json",
+		"/v1/projects/myapp/./jwks.json",
+		"/v1/projects//myapp/jwks.json",
+		"/v1/projects/myapp%2Fjwks.json",
+		"/v1/projects/%6dyapp/jwks.json",
+		"/v1/./verify",
+		"/v1/x/../verify",
+		"/v1/%2e%2e/v1/verify",
+		"/v1%2Fverify",
+		"/x/../healthz",
+		"/readyz/",
+		"/healthz/.",
+		"/v1\\verify",
+	} {
+		resp, body := mustRaw(t, addr, rawRequest("GET", target))
+		mustInvalidRequest(t, resp, body, "GET "+target)
+	}
+	for target, want := range map[string]int{
+		"/v1/projects/myapp/jwks.json": 200,
+		"/healthz":                     200,
+		"/readyz":                      200,
+		"/":                            404,
+		"/v1/projects/myapp":           404,
+	} {
+		resp, body := mustRaw(t, addr, rawRequest("GET", target))
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d %s, want %d", target, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// Issue 9 item 2: a kid of "." or ".." was accepted, verified tokens, and
+// could then never be read, changed or deleted (the router cleaned it
+// away). Registration refuses them now, in "kid" and in a JWK's "kid".
+func TestAdminKIDDotRefused(t *testing.T) {
+	ts := startServer(t, Config{})
+	a := enginetest.Key("rsa2048-a")
+	pemKey := string(enginetest.PublicPEM(&a.PublicKey))
+	jwk := engine.JWKOf(&a.PublicKey, "")
+	for _, kid := range []string{".", ".."} {
+		r := ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"public_key": pemKey, "kid": kid})
+		if r.Status != 400 || r.JSON(t)["error"] != "invalid_kid" {
+			t.Errorf("kid %q: %d %s", kid, r.Status, r.Body)
+		}
+		j := map[string]any{"kty": "RSA", "n": jwk.N, "e": jwk.E, "kid": kid}
+		r = ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"jwk": j})
+		if r.Status != 400 {
+			t.Errorf("jwk kid %q: %d %s", kid, r.Status, r.Body)
+		}
+	}
+	if r := ts.adminDo("GET", "/v1/projects/myapp/keys", nil); r.Status != 200 || contains(string(r.Body), `"kid"`) {
+		t.Errorf("keys after refused registrations: %d %s", r.Status, r.Body)
+	}
+	// Dots inside a kid are still fine.
+	ts.addKey("myapp", a, "k.1..x", "")
+	mustOK(t, ts.verify(token(a, "k.1..x", "myapp", now(), 300, nil)))
+}
+
+// Issue 9 item 2: a key stored as "." or ".." by an older version stays
+// addressable, through /v1/projects/{project}/key?kid=, so that it can be
+// read, deactivated and removed; until then it keeps verifying.
+func TestAdminLegacyDotKIDAddressable(t *testing.T) {
+	store := engine.NewMemoryStore()
+	a := enginetest.Key("rsa2048-a")
+	for _, kid := range []string{".", ".."} {
+		k := &engine.Key{KID: kid, Project: "myapp", Public: &a.PublicKey, Status: engine.StatusActive, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if err := store.Create(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := startServer(t, Config{Store: store})
+	for _, kid := range []string{".", ".."} {
+		q := "/v1/projects/myapp/key?kid=" + url.QueryEscape(kid)
+		mustOK(t, ts.verify(token(a, kid, "myapp", now(), 300, nil)))
+		if r := ts.adminDo("GET", q, nil); r.Status != 200 || r.JSON(t)["kid"] != kid {
+			t.Fatalf("GET %s: %d %s", q, r.Status, r.Body)
+		}
+		if r := ts.adminDo("GET", "/v1/projects/other/key?kid="+url.QueryEscape(kid), nil); r.Status != 404 {
+			t.Errorf("GET in another project: %d %s", r.Status, r.Body)
+		}
+		if r := ts.adminDo("PATCH", q, map[string]any{"status": "inactive"}); r.Status != 200 || r.JSON(t)["status"] != "inactive" {
+			t.Fatalf("PATCH %s: %d %s", q, r.Status, r.Body)
+		}
+		mustCode(t, ts.verify(token(a, kid, "myapp", now(), 300, nil)), "key_inactive")
+		if r := ts.adminDo("DELETE", q, nil); r.Status != 204 {
+			t.Fatalf("DELETE %s: %d %s", q, r.Status, r.Body)
+		}
+		mustCode(t, ts.verify(token(a, kid, "myapp", now(), 300, nil)), "unknown_kid")
+		if r := ts.adminDo("GET", q, nil); r.Status != 404 {
+			t.Errorf("GET after delete: %d %s", r.Status, r.Body)
+		}
+	}
+	// The query form names exactly one kid.
+	for _, q := range []string{"", "?kid=", "?kid=a&kid=b", "?other=1"} {
+		if r := ts.adminDo("DELETE", "/v1/projects/myapp/key"+q, nil); r.Status != 400 || r.JSON(t)["error"] != "invalid_request" {
+			t.Errorf("DELETE key%s: %d %s", q, r.Status, r.Body)
+		}
+	}
+	// It works for any kid, and is no way around the path rules.
+	ts.addKey("myapp", a, "k2", "")
+	if r := ts.adminDo("GET", "/v1/projects/myapp/key?kid=k2", nil); r.Status != 200 {
+		t.Errorf("GET key?kid=k2: %d %s", r.Status, r.Body)
+	}
+	if r := ts.adminDo("GET", "/v1/projects/myapp/key?kid=../keys", nil); r.Status != 404 {
+		t.Errorf("GET key?kid=../keys: %d %s", r.Status, r.Body)
+	}
+	if r := ts.adminDo("POST", "/v1/projects/myapp/key?kid=k2", nil); r.Status != 405 {
+		t.Errorf("POST key?kid=k2: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", ts.admin+"/v1/projects/myapp/key?kid=k2", nil); r.Status != 401 {
+		t.Errorf("without the admin token: %d", r.Status)
+	}
+}
+
+// Issue 9 item 3: {"kid":""} made the server generate a kid; a kid that is
+// given must match the pattern.
+func TestAdminEmptyKIDRefused(t *testing.T) {
+	ts := startServer(t, Config{})
+	a := enginetest.Key("rsa2048-a")
+	pemKey := string(enginetest.PublicPEM(&a.PublicKey))
+	r := ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"public_key": pemKey, "kid": ""})
+	if r.Status != 400 || r.JSON(t)["error"] != "invalid_kid" {
+		t.Errorf(`{"kid":""}: %d %s`, r.Status, r.Body)
+	}
+	jwk := engine.JWKOf(&a.PublicKey, "")
+	r = ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"jwk": map[string]any{"kty": "RSA", "n": jwk.N, "e": jwk.E, "kid": ""}})
+	if r.Status != 400 {
+		t.Errorf(`jwk {"kid":""}: %d %s`, r.Status, r.Body)
+	}
+	if r := ts.adminDo("GET", "/v1/projects/myapp/keys", nil); contains(string(r.Body), `"kid"`) {
+		t.Errorf("a key was registered: %s", r.Body)
+	}
+	// Leaving kid out still makes one.
+	r = ts.adminDo("POST", "/v1/projects/myapp/keys", map[string]any{"public_key": pemKey})
+	if r.Status != 201 || !engine.ValidKID(r.JSON(t)["kid"].(string)) {
+		t.Errorf("no kid: %d %s", r.Status, r.Body)
+	}
+}
