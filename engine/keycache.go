@@ -25,6 +25,7 @@ type paddedCounter struct {
 // immutable but for revoked and the usage counters.
 type keyEntry struct {
 	kid, project string
+	created      time.Time // with kid and project, names the registration
 	active       bool
 	sig          sigKey
 	sigLen       int // modulus size in bytes: the signature's exact length
@@ -50,7 +51,7 @@ func newKeyEntry(k *Key) (*keyEntry, error) {
 	}
 	size := (k.Public.N.BitLen() + 7) / 8
 	return &keyEntry{
-		kid: k.KID, project: k.Project, active: k.Status == StatusActive,
+		kid: k.KID, project: k.Project, created: k.CreatedAt, active: k.Status == StatusActive,
 		sig: sig, sigLen: size, sigB64Len: base64.RawURLEncoding.EncodedLen(size),
 	}, nil
 }
@@ -104,7 +105,22 @@ type keyCache struct {
 	negTTL  int64
 
 	pendingMu sync.Mutex
-	pending   map[string]Usage // usage of entries that left the cache
+	pending   map[usageID]Usage // usage of entries that left the cache
+}
+
+// usageID names one registration of a kid: usage is counted per
+// registration, so that a kid deleted and registered again starts afresh.
+type usageID struct {
+	kid, project string
+	created      int64 // unix nanos
+}
+
+func idOf(u Usage) usageID {
+	return usageID{u.KID, u.Project, u.Created.UnixNano()}
+}
+
+func (e *keyEntry) usage(n uint64, last int64) Usage {
+	return Usage{KID: e.kid, Project: e.project, Created: e.created, Count: n, LastUsed: time.Unix(last, 0).UTC()}
 }
 
 // maxPendingUsage bounds the usage remembered for evicted keys between two
@@ -121,7 +137,7 @@ func newKeyCache(store KeyStore, size, negSize int, negTTL, timeout time.Duratio
 	c := &keyCache{
 		shards: make([]keyShard, n), mask: uint64(n - 1), seed: maphash.MakeSeed(),
 		store: store, timeout: timeout, negTTL: int64(negTTL),
-		pending: make(map[string]Usage),
+		pending: make(map[usageID]Usage),
 	}
 	per := (size + n - 1) / n
 	negPer := max((negSize+n-1)/n, 1)
@@ -142,14 +158,7 @@ func (c *keyCache) onEvict(_ string, e *keyEntry) {
 		return
 	}
 	c.pendingMu.Lock()
-	if u, ok := c.pending[e.kid]; ok || len(c.pending) < maxPendingUsage {
-		u.KID = e.kid
-		u.Count += n
-		if t := time.Unix(last, 0).UTC(); t.After(u.LastUsed) {
-			u.LastUsed = t
-		}
-		c.pending[e.kid] = u
-	}
+	c.addPendingLocked(e.usage(n, last))
 	c.pendingMu.Unlock()
 }
 
@@ -270,7 +279,7 @@ func (c *keyCache) drainUsage() []Usage {
 	var out []Usage
 	add := func(e *keyEntry) {
 		if n, last := e.drain(); n > 0 {
-			out = append(out, Usage{KID: e.kid, Count: n, LastUsed: time.Unix(last, 0).UTC()})
+			out = append(out, e.usage(n, last))
 		}
 	}
 	c.pendingMu.Lock()
@@ -291,21 +300,22 @@ func (c *keyCache) drainUsage() []Usage {
 	return mergeUsage(out)
 }
 
-// pendingUsage sums the not yet drained usage of kid.
-func (c *keyCache) pendingUsage(kid string) (n uint64, last int64) {
+// pendingUsage sums the not yet drained usage of k's registration.
+func (c *keyCache) pendingUsage(k *Key) (n uint64, last int64) {
 	sum := func(e *keyEntry) {
 		for i := range e.counts {
 			n += e.counts[i].n.Load()
 		}
 		last = max(last, e.lastUsed.Load())
 	}
+	id := usageID{k.KID, k.Project, k.CreatedAt.UnixNano()}
 	c.pendingMu.Lock()
-	if u, ok := c.pending[kid]; ok {
+	if u, ok := c.pending[id]; ok {
 		n += u.Count
 		last = max(last, u.LastUsed.Unix())
 	}
 	c.pendingMu.Unlock()
-	if e := c.peek(kid); e != nil {
+	if e := c.peek(k.KID); e != nil && e.project == k.Project && e.created.Equal(k.CreatedAt) {
 		sum(e)
 	}
 	return n, last
@@ -315,17 +325,17 @@ func mergeUsage(in []Usage) []Usage {
 	if len(in) < 2 {
 		return in
 	}
-	idx := make(map[string]int, len(in))
+	idx := make(map[usageID]int, len(in))
 	out := in[:0]
 	for _, u := range in {
-		if i, ok := idx[u.KID]; ok {
+		if i, ok := idx[idOf(u)]; ok {
 			out[i].Count += u.Count
 			if u.LastUsed.After(out[i].LastUsed) {
 				out[i].LastUsed = u.LastUsed
 			}
 			continue
 		}
-		idx[u.KID] = len(out)
+		idx[idOf(u)] = len(out)
 		out = append(out, u)
 	}
 	return out
@@ -357,15 +367,24 @@ func (c *keyCache) restoreUsage(batch []Usage) {
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
 	for _, b := range batch {
-		u, ok := c.pending[b.KID]
-		if !ok && len(c.pending) >= maxPendingUsage {
-			continue
-		}
-		u.KID = b.KID
-		u.Count += b.Count
-		if b.LastUsed.After(u.LastUsed) {
-			u.LastUsed = b.LastUsed
-		}
-		c.pending[b.KID] = u
+		c.addPendingLocked(b)
 	}
+}
+
+// addPendingLocked adds b to the pending usage of its registration (under
+// pendingMu); beyond maxPendingUsage registrations, new ones are dropped.
+func (c *keyCache) addPendingLocked(b Usage) {
+	id := idOf(b)
+	u, ok := c.pending[id]
+	if !ok && len(c.pending) >= maxPendingUsage {
+		return
+	}
+	if !ok {
+		u = Usage{KID: b.KID, Project: b.Project, Created: b.Created}
+	}
+	u.Count += b.Count
+	if b.LastUsed.After(u.LastUsed) {
+		u.LastUsed = b.LastUsed
+	}
+	c.pending[id] = u
 }

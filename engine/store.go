@@ -36,11 +36,27 @@ type Usage struct {
 	KID      string
 	Count    uint64
 	LastUsed time.Time
+	// Project and Created name the registration that was used (the key's
+	// Project and CreatedAt); when set, a store applies the usage only to a
+	// key with that kid, project and creation time, so that a kid deleted
+	// and registered again does not inherit the old key's usage. Zero
+	// values match any key with the kid.
+	Project string
+	Created time.Time
+}
+
+// Matches reports whether u may be applied to k: same kid, and the same
+// registration when u names one.
+func (u Usage) Matches(k *Key) bool {
+	return k != nil && u.KID == k.KID &&
+		(u.Project == "" || u.Project == k.Project) &&
+		(u.Created.IsZero() || u.Created.Equal(k.CreatedAt))
 }
 
 // UsageRecorder is implemented by stores that persist last_used_at and
 // verified_count. RecordUsage adds each Count to the key's VerifiedCount and
-// moves LastUsedAt forward (never back); unknown kids are ignored.
+// moves LastUsedAt forward (never back); unknown kids, and usage of another
+// registration of the kid (Usage.Matches), are ignored.
 type UsageRecorder interface {
 	RecordUsage(ctx context.Context, batch []Usage) error
 }
@@ -152,7 +168,7 @@ func (s *MemoryStore) RecordUsage(_ context.Context, batch []Usage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range batch {
-		if k, ok := s.keys[u.KID]; ok {
+		if k, ok := s.keys[u.KID]; ok && u.Matches(k) {
 			ApplyUsage(k, u)
 		}
 	}

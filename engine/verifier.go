@@ -660,7 +660,7 @@ func (v *Verifier) ListKeys(ctx context.Context, project string) ([]*Key, error)
 }
 
 func (v *Verifier) addPending(k *Key) {
-	n, last := v.keys.pendingUsage(k.KID)
+	n, last := v.keys.pendingUsage(k)
 	ApplyUsage(k, Usage{Count: n, LastUsed: unixOrZero(last)})
 }
 

@@ -412,7 +412,8 @@ func (s *Store) List(ctx context.Context, project string) ([]*engine.Key, error)
 }
 
 // RecordUsage implements engine.UsageRecorder: all of the batch in one
-// transaction; unknown kids are ignored.
+// transaction; unknown kids and usage of another registration of a kid
+// (engine.Usage.Matches) are ignored.
 func (s *Store) RecordUsage(ctx context.Context, batch []engine.Usage) error {
 	if len(batch) == 0 {
 		return nil
@@ -426,6 +427,17 @@ func (s *Store) RecordUsage(ctx context.Context, batch []engine.Usage) error {
 			}
 			if err != nil {
 				return err
+			}
+			if !u.Created.IsZero() || u.Project != "" {
+				// Another registration of this kid (deleted and registered
+				// again since): its usage is not this key's.
+				created, err := parseTime(rec.CreatedAt)
+				if err != nil {
+					return corrupt(u.KID, err)
+				}
+				if !u.Matches(&engine.Key{KID: u.KID, Project: rec.Project, CreatedAt: created}) {
+					continue
+				}
 			}
 			last, err := parseOptTime(rec.LastUsedAt)
 			if err != nil {

@@ -640,3 +640,90 @@ func TestDeletionWhileLoadsRace(t *testing.T) {
 		}
 	}
 }
+
+// TestReRegisteredKIDStartsFreshAcrossNodes: a kid deleted and registered
+// again (another key, another project) starts with no usage, though node A
+// still had the old key's verifications counted in memory, unflushed, when
+// the kid was deleted — on another node (B) or on A itself.
+func TestReRegisteredKIDStartsFreshAcrossNodes(t *testing.T) {
+	dsn := pgtest.Start(t)
+	st := open(t, dsn, pgstore.WithApplicationName("jwtgate-a"))
+	srvA := servertest.Start(t, server.Config{
+		Store: st, AdminToken: adminToken, Logger: slog.New(slog.DiscardHandler),
+		UsageFlushInterval: time.Hour, // flushed only when the test says so
+	})
+	a := &node{t: t, name: "a", st: st, srv: srvA, base: "http://" + srvA.Addr(), admin: "http://" + srvA.AdminAddr()}
+	b := startNode(t, dsn, "b")
+	flushA := func() {
+		t.Helper()
+		if err := srvA.Verifier().FlushUsage(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := func(n *node, project, when string) {
+		t.Helper()
+		k := n.adminDo("GET", "/v1/projects/"+project+"/keys/reused", nil).JSON(t)
+		if k["verified_count"] != float64(0) || k["last_used_at"] != nil {
+			t.Fatalf("%s, on %s: the re-registered kid inherited usage: %v", when, n.name, k)
+		}
+	}
+	row := func(when string) {
+		t.Helper()
+		var count int64
+		var last *time.Time
+		if err := st.Pool().QueryRow(context.Background(), "SELECT verified_count, last_used_at FROM jwtgate_keys WHERE kid = 'reused'").Scan(&count, &last); err != nil || count != 0 || last != nil {
+			t.Fatalf("%s: row in PostgreSQL: verified_count=%d last_used_at=%v err=%v", when, count, last, err)
+		}
+	}
+	verifyOnA := func(tok string, times int) {
+		t.Helper()
+		for range times {
+			if c := a.code(tok); c != "ok" {
+				t.Fatalf("verify on A: %s", c)
+			}
+		}
+	}
+	k1, k2, k3 := enginetest.Key("rsa2048-a"), enginetest.Key("rsa2048-b"), enginetest.Key("rsa2048-c")
+
+	// Deleted and registered again on B while A has usage counted.
+	if r := b.addKey("first", k1, "reused"); r.Status != 201 {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	tok1 := tokenFor(k1, "reused", "first")
+	a.eventually(tok1, "ok", propagationBound)
+	verifyOnA(tok1, 4)
+	if r := b.adminDo("DELETE", "/v1/projects/first/keys/reused", nil); r.Status != 204 {
+		t.Fatalf("delete on B: %d %s", r.Status, r.Body)
+	}
+	if r := b.addKey("second", k2, "reused"); r.Status != 201 {
+		t.Fatalf("re-register on B: %d %s", r.Status, r.Body)
+	}
+	// A has seen the change once the old token names a foreign project
+	// (a refusal counts no usage).
+	a.eventually(tok1, "audience_mismatch", propagationBound)
+	fresh(a, "second", "deleted on B, before A's flush")
+	flushA()
+	fresh(a, "second", "deleted on B, after A's flush")
+	fresh(b, "second", "deleted on B, after A's flush")
+	row("deleted on B")
+	tok2 := tokenFor(k2, "reused", "second")
+	verifyOnA(tok2, 1)
+	flushA()
+	if k := b.adminDo("GET", "/v1/projects/second/keys/reused", nil).JSON(t); k["verified_count"] != float64(1) || k["last_used_at"] == nil {
+		t.Fatalf("the new key's own usage: %v", k)
+	}
+
+	// Deleted and registered again on A itself, with usage unflushed.
+	verifyOnA(tok2, 3)
+	if r := a.adminDo("DELETE", "/v1/projects/second/keys/reused", nil); r.Status != 204 {
+		t.Fatalf("delete on A: %d %s", r.Status, r.Body)
+	}
+	if r := a.addKey("third", k3, "reused"); r.Status != 201 {
+		t.Fatalf("re-register on A: %d %s", r.Status, r.Body)
+	}
+	fresh(a, "third", "deleted on A, before A's flush")
+	flushA()
+	fresh(a, "third", "deleted on A, after A's flush")
+	fresh(b, "third", "deleted on A, after A's flush")
+	row("deleted on A")
+}

@@ -47,7 +47,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,28 +448,24 @@ func (s *Store) List(ctx context.Context, project string) ([]*engine.Key, error)
 
 // RecordUsage implements engine.UsageRecorder: counts are added to what the
 // other nodes recorded (verified_count = verified_count + n) and
-// last_used_at only moves forward, in one statement per batch. Rows are
-// locked in kid order so that nodes flushing at once cannot deadlock.
+// last_used_at only moves forward, in one statement per batch. Usage that
+// names another registration of a kid (engine.Usage.Matches: the key was
+// deleted and its kid registered again since) is ignored. Rows are locked
+// in kid order so that nodes flushing at once cannot deadlock.
 func (s *Store) RecordUsage(ctx context.Context, batch []engine.Usage) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	b := append([]engine.Usage(nil), batch...)
-	sort.Slice(b, func(i, j int) bool { return b[i].KID < b[j].KID })
-	kids := make([]string, 0, len(b))
-	counts := make([]int64, 0, len(b))
-	lasts := make([]time.Time, 0, len(b))
-	for _, u := range b {
-		if n := len(kids); n > 0 && kids[n-1] == u.KID {
-			counts[n-1] += clampCount(u.Count)
-			if u.LastUsed.After(lasts[n-1]) {
-				lasts[n-1] = u.LastUsed.UTC()
-			}
-			continue
-		}
+	n := len(batch)
+	kids, projects := make([]string, 0, n), make([]string, 0, n)
+	counts := make([]int64, 0, n)
+	lasts, createds := make([]time.Time, 0, n), make([]time.Time, 0, n)
+	for _, u := range batch {
 		kids = append(kids, u.KID)
+		projects = append(projects, u.Project)
 		counts = append(counts, clampCount(u.Count))
 		lasts = append(lasts, u.LastUsed.UTC())
+		createds = append(createds, u.Created.UTC())
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -479,12 +474,20 @@ func (s *Store) RecordUsage(ctx context.Context, batch []engine.Usage) error {
 				ORDER BY kid COLLATE "C" FOR UPDATE`, kids); err != nil {
 				return err
 			}
+			// Zero times (year 1) stand for "none": no last-used time, or
+			// usage that names no registration.
 			_, err := tx.Exec(ctx, `UPDATE jwtgate_keys AS k
-				SET verified_count = k.verified_count + u.n,
-				    last_used_at = CASE WHEN u.t <= '0001-01-02'::timestamptz THEN k.last_used_at
-				                        ELSE GREATEST(k.last_used_at, u.t) END
-				FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(kid, n, t)
-				WHERE k.kid = u.kid`, kids, counts, lasts)
+				SET verified_count = k.verified_count + a.n,
+				    last_used_at = GREATEST(k.last_used_at, a.t)
+				FROM (SELECT r.kid, sum(u.n)::bigint AS n,
+				             max(u.t) FILTER (WHERE u.t > '0001-01-02'::timestamptz) AS t
+				      FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::timestamptz[])
+				           AS u(kid, n, t, project, created)
+				      JOIN jwtgate_keys AS r ON r.kid = u.kid
+				           AND (u.project = '' OR r.project = u.project)
+				           AND (u.created <= '0001-01-02'::timestamptz OR r.created_at = u.created)
+				      GROUP BY r.kid) AS a
+				WHERE k.kid = a.kid`, kids, counts, lasts, projects, createds)
 			return err
 		})
 		var pgErr *pgconn.PgError

@@ -376,6 +376,47 @@ func Run(t *testing.T, open func(t *testing.T) engine.KeyStore) {
 		}
 	})
 
+	t.Run("RecordUsageOfAnotherRegistration", func(t *testing.T) {
+		s := open(t)
+		rec := recorder(t, s)
+		old := NewKey("reused", "old-proj", base)
+		mustCreate(t, s, old)
+		oldUse := engine.Usage{KID: "reused", Project: "old-proj", Created: base, Count: 5, LastUsed: base.Add(time.Minute)}
+		if err := rec.RecordUsage(ctx, []engine.Usage{oldUse}); err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, s, "reused", 5, base.Add(time.Minute))
+		if err := s.Delete(ctx, "old-proj", "reused"); err != nil {
+			t.Fatal(err)
+		}
+		// The kid registered again: another project, another time.
+		created := base.Add(time.Hour)
+		nk := NewKey("reused", "new-proj", created)
+		nk.Public = pubB()
+		mustCreate(t, s, nk)
+		checkUsage(t, s, "reused", 0, time.Time{})
+		// Usage the old registration counted (flushed late, e.g. by another
+		// node) is not the new key's; nor is usage of the same project at
+		// another creation time.
+		sameProjOldTime := engine.Usage{KID: "reused", Project: "new-proj", Created: base, Count: 2, LastUsed: created.Add(time.Minute)}
+		if err := rec.RecordUsage(ctx, []engine.Usage{oldUse, sameProjOldTime}); err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, s, "reused", 0, time.Time{})
+		// The new registration's own usage counts, alone or in one batch
+		// with the old one's.
+		newUse := engine.Usage{KID: "reused", Project: "new-proj", Created: created, Count: 3, LastUsed: created.Add(time.Second)}
+		if err := rec.RecordUsage(ctx, []engine.Usage{oldUse, newUse, oldUse}); err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, s, "reused", 3, created.Add(time.Second))
+		// Usage that names no registration applies to the kid as before.
+		if err := rec.RecordUsage(ctx, []engine.Usage{{KID: "reused", Count: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, s, "reused", 4, created.Add(time.Second))
+	})
+
 	t.Run("RecordUsageConcurrent", func(t *testing.T) {
 		s := open(t)
 		rec := recorder(t, s)
