@@ -11,9 +11,15 @@
 #                                   the tables and charts in docs/BENCHMARKS.md
 #                                   (RESULTS=<file> reuses a results file instead);
 #                                   the raw results it used are kept in bench/results/
+#   make bench-rsa                  RSA verify: ours / crypto/rsa / portable path /
+#                                   `openssl speed rsa2048` in RSA_ROUNDS alternating
+#                                   rounds; prints the CPU identity, medians and the
+#                                   spread of per-round ratios, and rewrites the
+#                                   bench:rsa block of docs/BENCHMARKS.md
 #
 # Knobs: BENCH (regexp, default .), BENCH_COUNT (6), BENCH_TIME (1s),
-# BENCH_PKG (./bench/).
+# BENCH_PKG (./bench/), BENCH_OPENSSL (1: run `openssl speed rsa2048` after
+# each round, as BenchmarkPeers/lib=openssl; bench-doc sets it).
 
 BENCH        ?= .
 BENCH_COUNT  ?= 6
@@ -25,7 +31,17 @@ BENCHSTAT    ?= $(shell command -v benchstat 2>/dev/null || echo $(GOBIN_DIR)/be
 BENCH_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo nocommit)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 BENCH_OUT    ?= $(BENCH_DIR)/$(shell date -u +%Y-%m-%d)-$(BENCH_COMMIT).txt
 
-.PHONY: bench-suite bench-compare bench-smoke bench-doc benchstat-install
+.PHONY: bench-suite bench-compare bench-smoke bench-doc bench-rsa benchstat-install
+
+RSA_ROUNDS    ?= 8
+RSA_BENCHTIME ?= 1s
+RSA_OPENSSL_S ?= 2
+RSA_OUT       ?= $(BENCH_DIR)/rsa-$(shell date -u +%Y-%m-%d)-$(BENCH_COMMIT).txt
+
+bench-rsa:
+	$(GO) run ./bench/cmd/benchrsa --rounds $(RSA_ROUNDS) --benchtime $(RSA_BENCHTIME) \
+	  --openssl-seconds $(RSA_OPENSSL_S) --out $(RSA_OUT) --doc docs/BENCHMARKS.md
+	@mkdir -p bench/results && cp $(RSA_OUT) bench/results/rsa.txt
 
 # `bench` is declared in the Makefile; this adds the suite to it.
 bench: bench-suite
@@ -44,6 +60,11 @@ bench-suite:
 	  (cd $(BENCH_PKG) && "$$bin" -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCH_TIME) -test.count 1 -test.timeout 60m) > "$$bin.out" \
 	    || { cat "$$bin.out"; echo "benchmarks failed; partial results in $(BENCH_OUT).tmp" >&2; exit 1; }; \
 	  cat "$$bin.out" | tee -a $(BENCH_OUT).tmp | grep '^Benchmark' >&2 || true; \
+	  if [ "$(BENCH_OPENSSL)" = 1 ]; then \
+	    openssl speed -seconds $(RSA_OPENSSL_S) rsa2048 2>/dev/null | tee "$$bin.ossl" \
+	      | awk '/^rsa +2048 +bits/ && $$7 > 0 { printf "BenchmarkPeers/lib=openssl/bits=2048 1 %.0f ns/op\n", 1e9/$$7 }' | tee -a $(BENCH_OUT).tmp >&2; \
+	    cp "$$bin.ossl" $(BENCH_DIR)/openssl-rsa2048.txt; \
+	  fi; \
 	done; \
 	mv $(BENCH_OUT).tmp $(BENCH_OUT); echo "wrote $(BENCH_OUT)"
 
@@ -84,10 +105,8 @@ TEST_EXTRA += bench-smoke
 # RESULTS=<file> reuses results instead of rerunning the suites.
 bench-doc:
 	@set -e; res="$(RESULTS)"; \
-	if [ -z "$$res" ]; then $(MAKE) --no-print-directory bench-suite BENCH_OUT=$(BENCH_OUT); res=$(BENCH_OUT); fi; \
+	if [ -z "$$res" ]; then $(MAKE) --no-print-directory bench-suite BENCH_OUT=$(BENCH_OUT) BENCH_OPENSSL=1; res=$(BENCH_OUT); fi; \
 	mkdir -p $(BENCH_DIR); \
-	echo "openssl speed -seconds 3 rsa2048"; \
-	openssl speed -seconds 3 rsa2048 > $(BENCH_DIR)/openssl-rsa2048.txt 2>/dev/null || echo "openssl speed failed" >&2; \
 	$(GO) run ./bench/cmd/benchdoc --results "$$res" --openssl $(BENCH_DIR)/openssl-rsa2048.txt --doc docs/BENCHMARKS.md --img docs/img; \
 	mkdir -p bench/results; \
 	if [ "$$res" != bench/results/latest.txt ]; then cp "$$res" bench/results/latest.txt; fi; \

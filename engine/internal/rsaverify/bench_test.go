@@ -31,6 +31,17 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("bits=%d/impl=portable", bits), func(b *testing.B) {
+			saved := useADX
+			useADX = false // the path of hosts without BMI2/ADX and of other arches
+			defer func() { useADX = saved }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if !k.fast.VerifyPKCS1v15SHA256(&digest, sig) {
+					b.Fatal("verify failed")
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("bits=%d/impl=ours-parallel", bits), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -1,0 +1,21 @@
+package rsaverify
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/jwtgate/jwtgate/internal/cpuinfo"
+)
+
+// TestMain prints the CPU identity (benchstat configuration lines) before
+// benchmarks, so that every results file says which CPU it was measured on.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		fmt.Print(cpuinfo.Read().Config())
+		fmt.Printf("rsaverify-asm: %v\n", useADX)
+	}
+	os.Exit(m.Run())
+}
