@@ -7,7 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
@@ -304,6 +307,10 @@ func readJSONBody(ctx *fasthttp.RequestCtx, v any) bool {
 		adminError(ctx, fasthttp.StatusBadRequest, "invalid_json", "the request body is not one strict JSON object: "+err.Error())
 		return false
 	}
+	if msg := checkMemberNames(body, v); msg != "" {
+		adminError(ctx, fasthttp.StatusBadRequest, "invalid_json", "the request body does not match the expected fields: "+msg)
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -311,6 +318,73 @@ func readJSONBody(ctx *fasthttp.RequestCtx, v any) bool {
 		return false
 	}
 	return true
+}
+
+// checkMemberNames checks the top-level member names of body (one valid
+// JSON object, without duplicates) against the json names of the fields
+// of *v, exactly. encoding/json matches names case-insensitively and lets
+// the last of two case variants win, so {"status":"inactive",
+// "STATUS":"active"} would be read as active: a name that equals a field's
+// only case-insensitively is refused here, before decoding. It returns ""
+// when every name is exact or unknown (unknown names are left to
+// DisallowUnknownFields).
+func checkMemberNames(body []byte, v any) string {
+	fields := jsonFieldNames(reflect.TypeOf(v))
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "malformed JSON"
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "malformed JSON"
+		}
+		name, _ := t.(string)
+		if !slices.Contains(fields, name) {
+			for _, f := range fields {
+				if strings.EqualFold(f, name) {
+					return "a member name differs from \"" + f + "\" only in case; names are case-sensitive"
+				}
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "malformed JSON"
+		}
+	}
+	return ""
+}
+
+// fieldNames caches jsonFieldNames per request type.
+var fieldNames sync.Map // reflect.Type -> []string
+
+// jsonFieldNames returns the json member names of the struct t points to.
+func jsonFieldNames(t reflect.Type) []string {
+	if names, ok := fieldNames.Load(t); ok {
+		return names.([]string)
+	}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	var names []string
+	if st.Kind() == reflect.Struct {
+		for f := range st.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch name {
+			case "-":
+				continue
+			case "":
+				name = f.Name
+			}
+			names = append(names, name)
+		}
+	}
+	fieldNames.Store(t, names)
+	return names
 }
 
 // jsonErrorText describes a decoding error without quoting the input.

@@ -276,3 +276,54 @@ func TestAdminEmptyKIDRefused(t *testing.T) {
 		t.Errorf("no kid: %d %s", r.Status, r.Body)
 	}
 }
+
+// Issue 9 item 4: encoding/json matches member names case-insensitively
+// (the last one wins), so {"status":"inactive","STATUS":"active"} left the
+// key active with a 200, and {"Status":"inactive"} was obeyed. Names must
+// match exactly; a case variant of a known field, and any duplicate, is
+// 400 invalid_json.
+func TestAdminJSONMemberNamesExact(t *testing.T) {
+	ts := startServer(t, Config{})
+	a := enginetest.Key("rsa2048-a")
+	ts.addKey("myapp", a, "k1", "orig")
+	for _, body := range []string{
+		`{"status":"inactive","STATUS":"active"}`,
+		`{"STATUS":"active","status":"inactive"}`,
+		`{"Status":"inactive"}`,
+		`{"status":"inactive","Label":"x"}`,
+		`{"LABEL":"x"}`,
+		`{"status":"inactive","status":"active"}`,
+		`{"st\u0061tus":"inactive","status":"active"}`,
+		`{"\u0053tatus":"inactive"}`,
+	} {
+		r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", body)
+		if r.Status != 400 || r.JSON(t)["error"] != "invalid_json" {
+			t.Errorf("PATCH %s: %d %s", body, r.Status, r.Body)
+		}
+	}
+	// Nothing changed.
+	if r := ts.adminDo("GET", "/v1/projects/myapp/keys/k1", nil); r.JSON(t)["status"] != "active" || r.JSON(t)["label"] != "orig" {
+		t.Errorf("key changed by a refused PATCH: %s", r.Body)
+	}
+	mustOK(t, ts.verify(token(a, "k1", "myapp", now(), 300, nil)))
+
+	b := enginetest.Key("rsa2048-b")
+	pemKey := enginetest.MustJSON(string(enginetest.PublicPEM(&b.PublicKey)))
+	for _, body := range []string{
+		`{"Public_Key":` + string(pemKey) + `}`,
+		`{"public_key":` + string(pemKey) + `,"KID":"k9"}`,
+		`{"public_key":` + string(pemKey) + `,"kid":"k9","Kid":"k8"}`,
+	} {
+		r := ts.adminDo("POST", "/v1/projects/myapp/keys", body)
+		if r.Status != 400 || r.JSON(t)["error"] != "invalid_json" {
+			t.Errorf("POST %.60s: %d %s", body, r.Status, r.Body)
+		}
+	}
+	// Exact names still work; an escaped exact name is that name.
+	if r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", `{"st\u0061tus":"inactive"}`); r.Status != 200 || r.JSON(t)["status"] != "inactive" {
+		t.Errorf("exact PATCH: %d %s", r.Status, r.Body)
+	}
+	if r := ts.adminDo("POST", "/v1/projects/myapp/keys", `{"public_key":`+string(pemKey)+`,"kid":"k9"}`); r.Status != 201 {
+		t.Errorf("exact POST: %d %s", r.Status, r.Body)
+	}
+}
