@@ -23,6 +23,7 @@ const (
 	routeKey     = "/v1/projects/{project}/keys/{kid}"
 	routeKeyByQ  = "/v1/projects/{project}/key"
 	routeMetrics = "/metrics"
+	routeStatus  = "/v1/status"
 	routeOther   = "other"
 )
 
@@ -74,6 +75,9 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		notFound(ctx)
 		return
 	}
+	if path == routeStatus {
+		route = routeStatus
+	}
 	rest, isProjects := strings.CutPrefix(path, "/v1/projects/")
 	parts := strings.Split(rest, "/")
 	if isProjects && len(parts) == 2 && parts[1] == "keys" {
@@ -89,6 +93,10 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	switch route {
+	case routeStatus:
+		if getOrHead(ctx) {
+			s.status(ctx)
+		}
 	case routeKeys:
 		project := parts[0]
 		switch method {
@@ -135,6 +143,18 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	default:
 		notFound(ctx)
 	}
+}
+
+// status answers GET /v1/status: the readiness the public /readyz
+// reports, with its cause (the store's health detail). 200 when /readyz is,
+// else 503.
+func (s *Server) status(ctx *fasthttp.RequestCtx) {
+	r := s.readiness()
+	code := fasthttp.StatusOK
+	if !r.Ready {
+		code = fasthttp.StatusServiceUnavailable
+	}
+	writeJSON(ctx, code, r)
 }
 
 // queryKID returns the kid of /v1/projects/{project}/key?kid=<kid>, the

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -326,4 +327,65 @@ func TestAdminJSONMemberNamesExact(t *testing.T) {
 	if r := ts.adminDo("POST", "/v1/projects/myapp/keys", `{"public_key":`+string(pemKey)+`,"kid":"k9"}`); r.Status != 201 {
 		t.Errorf("exact POST: %d %s", r.Status, r.Body)
 	}
+}
+
+// healthStore reports itself unhealthy with a detail that names the
+// database, as the PostgreSQL store does when its connection is lost.
+type healthStore struct {
+	*engine.MemoryStore
+	ok     atomic.Bool
+	detail string
+}
+
+func (h *healthStore) Health() (bool, string) { return h.ok.Load(), h.detail }
+
+// Issue 9 item 12: the public /readyz printed the store's error (user,
+// database, host:port). The verify listener says only "ready", "degraded"
+// or "not ready"; the cause goes to the log and to the admin listener's
+// GET /v1/status.
+func TestReadyzPublicSaysOnlyState(t *testing.T) {
+	const secret = `store disconnected: failed to connect to user=jwtgate database=keys host=db.internal:5432: password authentication failed`
+	hs := &healthStore{MemoryStore: engine.NewMemoryStore(), detail: secret}
+	ts := startServer(t, Config{Store: hs, ShutdownDelay: 300 * time.Millisecond})
+	hs.ok.Store(true)
+	if r := do(t, "GET", ts.base+"/readyz", nil); r.Status != 200 || string(r.Body) != "ready\n" {
+		t.Fatalf("healthy readyz: %d %q", r.Status, r.Body)
+	}
+	st := ts.adminDo("GET", "/v1/status", nil)
+	if st.Status != 200 || st.JSON(t)["state"] != "ready" || st.JSON(t)["ready"] != true {
+		t.Fatalf("healthy status: %d %s", st.Status, st.Body)
+	}
+
+	hs.ok.Store(false)
+	r := do(t, "GET", ts.base+"/readyz", nil)
+	if r.Status != 200 || string(r.Body) != "degraded\n" {
+		t.Errorf("degraded readyz: %d %q, want 200 %q", r.Status, r.Body, "degraded\n")
+	}
+	for _, leak := range []string{"db.internal", "5432", "user=", "database=", "password"} {
+		if contains(string(r.Body), leak) {
+			t.Errorf("public /readyz shows %q: %q", leak, r.Body)
+		}
+	}
+	st = ts.adminDo("GET", "/v1/status", nil)
+	if m := st.JSON(t); st.Status != 200 || m["state"] != "degraded" || m["ready"] != true || m["store"].(map[string]any)["detail"] != secret || m["store"].(map[string]any)["healthy"] != false {
+		t.Errorf("degraded status: %d %s", st.Status, st.Body)
+	}
+	if !contains(ts.logs.String(), "db.internal:5432") {
+		t.Errorf("the cause is not in the log:\n%s", ts.logs.String())
+	}
+	if r := do(t, "GET", ts.admin+"/v1/status", nil); r.Status != 401 {
+		t.Errorf("status without the admin token: %d", r.Status)
+	}
+
+	// Draining: "not ready" in public, "draining" on the admin listener.
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	if r := do(t, "GET", ts.base+"/readyz", nil); r.Status != 503 || string(r.Body) != "not ready\n" {
+		t.Errorf("draining readyz: %d %q", r.Status, r.Body)
+	}
+	if st := ts.adminDo("GET", "/v1/status", nil); st.Status != 503 || st.JSON(t)["state"] != "draining" || st.JSON(t)["ready"] != false {
+		t.Errorf("draining status: %d %s", st.Status, st.Body)
+	}
+	<-done
 }

@@ -96,9 +96,11 @@ type InvalidationSource interface {
 	SetInvalidator(Invalidator)
 }
 
-// HealthReporter is implemented by stores that can report their health. It
-// is shown in the /readyz body ("degraded: <detail>" while the node still
-// verifies from its caches) and as the metric jwtgate_store_healthy.
+// HealthReporter is implemented by stores that can report their health.
+// While unhealthy the node still verifies from its caches: /readyz says
+// "degraded" (200), and the detail, which may name the database, goes to
+// the log and to the admin listener's GET /v1/status; the metric
+// jwtgate_store_healthy shows it too.
 type HealthReporter interface {
 	Health() (ok bool, detail string)
 }
@@ -125,10 +127,11 @@ type Server struct {
 	adminSrv    *fasthttp.Server
 	ln, adminLn net.Listener
 
-	ready    atomic.Bool
-	draining atomic.Bool
-	started  atomic.Bool
-	stopped  atomic.Bool
+	ready      atomic.Bool
+	lastHealth atomic.Pointer[string] // the store health detail last logged ("" healthy)
+	draining   atomic.Bool
+	started    atomic.Bool
+	stopped    atomic.Bool
 
 	metrics *verifyMetrics
 	admin   adminMetrics

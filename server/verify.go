@@ -42,7 +42,7 @@ var (
 	bodyOK          = []byte("ok\n")
 	bodyReady       = []byte("ready\n")
 	bodyNotReady    = []byte("not ready\n")
-	bodyDraining    = []byte("draining\n")
+	bodyDegraded    = []byte("degraded\n")
 	bodyNoProject   = []byte(`{"error":"not_found","message":"no keys are registered for this project"}`)
 	bodyJWKSFail    = []byte(`{"error":"unavailable","message":"the key store is unavailable; try again shortly"}`)
 	bodyBadProject  = []byte(`{"valid":false,"error":"invalid_request","message":"?project= and the X-Jwtgate-Project header may each be given at most once, non-empty, matching ^[a-z0-9][a-z0-9_-]{0,62}$"}`)
@@ -348,25 +348,79 @@ func headerSafe(b []byte) bool {
 	return true
 }
 
-func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Header.SetContentTypeBytes(ctText)
+// readiness is the node's state, as /readyz (state only) and the admin
+// GET /v1/status (with the cause) report it.
+type readiness struct {
+	State string `json:"state"` // ready, degraded, not ready, draining
+	Ready bool   `json:"ready"` // /readyz answers 200
+	Store *struct {
+		Healthy bool   `json:"healthy"`
+		Detail  string `json:"detail,omitempty"`
+	} `json:"store,omitempty"` // for stores that report their health
+}
+
+func (s *Server) readiness() readiness {
+	var r readiness
 	switch {
 	case s.draining.Load():
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBody(bodyDraining)
-		return
+		r.State = "draining"
 	case !s.ready.Load():
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBody(bodyNotReady)
-		return
+		r.State = "not ready"
+	default:
+		r.State, r.Ready = "ready", true
 	}
 	if hr, ok := s.store.(HealthReporter); ok {
-		if ok, detail := hr.Health(); !ok {
-			ctx.SetBodyString("degraded: " + detail + "\n")
-			return
+		healthy, detail := hr.Health()
+		r.Store = &struct {
+			Healthy bool   `json:"healthy"`
+			Detail  string `json:"detail,omitempty"`
+		}{healthy, detail}
+		if !healthy && r.Ready {
+			r.State = "degraded"
 		}
+		s.logHealth(healthy, detail)
 	}
-	ctx.SetBody(bodyReady)
+	return r
+}
+
+// logHealth logs the store's health when it changes (the public /readyz
+// does not say why a node is degraded: the log and /v1/status do).
+func (s *Server) logHealth(healthy bool, detail string) {
+	if healthy {
+		detail = ""
+	}
+	last := s.lastHealth.Load()
+	if last != nil && *last == detail {
+		return
+	}
+	if !s.lastHealth.CompareAndSwap(last, &detail) {
+		return
+	}
+	if healthy {
+		if last != nil {
+			s.log.Info("key store healthy again")
+		}
+		return
+	}
+	s.log.Warn("key store degraded; verifying from caches", "detail", detail)
+}
+
+// readyz answers only the state: ready and degraded (still verifying from
+// caches) are 200, not ready (starting, draining) is 503. The cause of a
+// degraded state can name the database (user, host, port): it goes to the
+// log and to the admin listener, never to this public endpoint.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentTypeBytes(ctText)
+	r := s.readiness()
+	switch {
+	case !r.Ready:
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBody(bodyNotReady)
+	case r.State == "degraded":
+		ctx.SetBody(bodyDegraded)
+	default:
+		ctx.SetBody(bodyReady)
+	}
 }
 
 // jwksProject extracts {project} from /v1/projects/{project}/jwks.json.
