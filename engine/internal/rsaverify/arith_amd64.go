@@ -28,5 +28,15 @@ func mulRowsADX(t, x, y []uint64)
 //go:noescape
 func reduceADX(t, n []uint64, n0inv uint64) (c uint64)
 
+// sqrCrossADX and sqrDiagADX are the two passes of a dedicated squaring
+// (the cross products once, then doubling plus the squares); same length
+// requirements as mulRowsADX.
+//
+//go:noescape
+func sqrCrossADX(t, x []uint64)
+
+//go:noescape
+func sqrDiagADX(t, x []uint64)
+
 // fullASM reports whether the whole-pass assembly applies to nl limbs.
 func fullASM(nl int) bool { return useADX && nl%8 == 0 }

@@ -253,3 +253,143 @@ rblk:
 	JNZ  rrow
 	MOVQ R15, c+56(FP)
 	RET
+
+// func sqrCrossADX(t, x []uint64)
+//
+// The cross products of x² (a dedicated squaring computes each xᵢ·xⱼ,
+// i < j, once): for i in [0, nl-1), t[2i+1 : i+nl] += x[i+1:]·x[i] and
+// t[i+nl] = the row's carry. t (2·nl words) must be zero on entry. Row i has
+// nl-1-i limbs: its first 7 - i mod 8 limbs (up to the next multiple of 8
+// in x) run a plain ADD/ADC step, the rest the eight-limb MULX/ADCX/ADOX
+// block of mulRowsADX.
+TEXT ·sqrCrossADX(SB), NOSPLIT, $0-48
+	MOVQ t_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), R13
+	LEAQ 8(DI), DI          // DI = &t[2i+1] for row i = 0
+	MOVQ SI, R14            // R14 = &x[i]
+	XORQ R15, R15           // R15 = i
+	LEAQ -1(R13), R8        // rows
+srow:
+	MOVQ 0(R14), DX         // x[i]
+	LEAQ 8(R14), SI         // SI = &x[j], j = i+1
+	XORQ R9, R9             // carry limb
+	// head: 7 - i mod 8 limbs
+	MOVQ R15, BX
+	NOTQ BX
+	ANDQ $7, BX
+	JZ   sblocks
+shead:
+	MULXQ 0(SI), R10, R11
+	ADDQ R9, R10
+	ADCQ $0, R11
+	ADDQ 0(DI), R10
+	ADCQ $0, R11
+	MOVQ R10, 0(DI)
+	MOVQ R11, R9
+	ADDQ $8, SI
+	ADDQ $8, DI
+	DECQ BX
+	JNZ  shead
+sblocks:
+	// blocks: (nl - j)/8 of them, j now a multiple of 8
+	MOVQ R13, CX
+	SUBQ R15, CX
+	SUBQ $1, CX             // remaining limbs of the row: nl-1-i
+	MOVQ R15, AX
+	NOTQ AX
+	ANDQ $7, AX
+	SUBQ AX, CX
+	SHRQ $3, CX
+	JZ   sdone
+	XORQ BX, BX
+sblk:
+	XORQ AX, AX
+	MULXQ 0(SI)(BX*1), R10, R11
+	ADCXQ R9, R10
+	ADOXQ 0(DI)(BX*1), R10
+	MOVQ R10, 0(DI)(BX*1)
+	MULXQ 8(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 8(DI)(BX*1), R10
+	MOVQ R10, 8(DI)(BX*1)
+	MULXQ 16(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 16(DI)(BX*1), R10
+	MOVQ R10, 16(DI)(BX*1)
+	MULXQ 24(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 24(DI)(BX*1), R10
+	MOVQ R10, 24(DI)(BX*1)
+	MULXQ 32(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 32(DI)(BX*1), R10
+	MOVQ R10, 32(DI)(BX*1)
+	MULXQ 40(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 40(DI)(BX*1), R10
+	MOVQ R10, 40(DI)(BX*1)
+	MULXQ 48(SI)(BX*1), R10, R11
+	ADCXQ R12, R10
+	ADOXQ 48(DI)(BX*1), R10
+	MOVQ R10, 48(DI)(BX*1)
+	MULXQ 56(SI)(BX*1), R10, R12
+	ADCXQ R11, R10
+	ADOXQ 56(DI)(BX*1), R10
+	MOVQ R10, 56(DI)(BX*1)
+	ADCXQ AX, R12
+	ADOXQ AX, R12
+	MOVQ R12, R9
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  sblk
+	ADDQ BX, DI
+sdone:
+	MOVQ R9, 0(DI)          // t[i+nl] = carry
+	// next row: DI = &t[2(i+1)+1] = DI_start_of_row + 16; recompute from i
+	INCQ R15
+	MOVQ t_base+0(FP), DI
+	LEAQ 8(DI)(R15*8), DI
+	LEAQ 0(DI)(R15*8), DI
+	ADDQ $8, R14
+	DECQ R8
+	JNZ  srow
+	RET
+
+// func sqrDiagADX(t, x []uint64)
+//
+// t = 2·t + Σ xᵢ²·2^(128i) over 2·nl words: the doubling runs on the CF
+// chain (ADCX of a word with itself), the squares on the OF chain (ADOX).
+// LOOP leaves both flags alone, so the chains run across the whole of t.
+// The result x² < 2^(128·nl) leaves no final carry.
+TEXT ·sqrDiagADX(SB), NOSPLIT, $0-48
+	MOVQ t_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	SHRQ $1, CX             // two limbs of x per iteration (LOOP reaches only 128 bytes back)
+	XORQ AX, AX             // CF = OF = 0
+sdiag:
+	MOVQ 0(SI), DX
+	MULXQ DX, R8, R9
+	MOVQ 8(SI), DX
+	MULXQ DX, R10, R11
+	MOVQ 0(DI), R12
+	MOVQ 8(DI), R13
+	ADCXQ R12, R12
+	ADOXQ R8, R12
+	ADCXQ R13, R13
+	ADOXQ R9, R13
+	MOVQ R12, 0(DI)
+	MOVQ R13, 8(DI)
+	MOVQ 16(DI), R12
+	MOVQ 24(DI), R13
+	ADCXQ R12, R12
+	ADOXQ R10, R12
+	ADCXQ R13, R13
+	ADOXQ R11, R13
+	MOVQ R12, 16(DI)
+	MOVQ R13, 24(DI)
+	LEAQ 16(SI), SI
+	LEAQ 32(DI), DI
+	LOOP sdiag
+	RET

@@ -13,4 +13,8 @@ func mulRowsADX(t, x, y []uint64) { panic("unreachable") }
 
 func reduceADX(t, n []uint64, n0inv uint64) uint64 { panic("unreachable") }
 
+func sqrCrossADX(t, x []uint64) { panic("unreachable") }
+
+func sqrDiagADX(t, x []uint64) { panic("unreachable") }
+
 func hasBMI2ADX() bool { return false }

@@ -230,15 +230,15 @@ func (k *PublicKey) montMul(z, x, y, t []uint64) {
 // Each cross product xᵢ·xⱼ (i < j) is computed once and doubled.
 func (k *PublicKey) montSqr(z, x, t []uint64) {
 	nl := len(k.n)
-	if fullASM(nl) {
-		// A full-width product in assembly beats the triangle with its
-		// ragged rows and Go doubling pass (measured: BenchmarkVerify).
-		k.montMul(z, x, x, t)
-		return
-	}
 	t = t[:2*nl]
 	x = x[:nl]
 	clear(t)
+	if fullASM(nl) {
+		sqrCrossADX(t, x)
+		sqrDiagADX(t, x)
+		k.reduce(z, t)
+		return
+	}
 	for i := 0; i < nl-1; i++ {
 		t[i+nl] = addMulVVW(t[2*i+1:i+nl], x[i+1:], x[i])
 	}
