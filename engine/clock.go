@@ -61,10 +61,11 @@ func (v *Verifier) nowNanos() int64 {
 	return v.cfg.now().UnixNano()
 }
 
-// Close stops the Verifier's background clock. A Verifier that is simply
+// Close stops the Verifier's background clock and registry loads. A Verifier that is simply
 // dropped is cleaned up by the garbage collector too; Close makes it prompt.
 // Verify keeps working after Close (it reads the time directly).
 func (v *Verifier) Close() {
+	v.keys.reg.closed.Store(true)
 	if c := v.clock; c != nil {
 		v.clockOff.Store(true)
 		c.close()

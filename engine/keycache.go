@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/jwtgate/jwtgate/engine/internal/rsaverify"
 )
 
 const usageStripes = 8 // power of two
@@ -23,6 +25,11 @@ type paddedCounter struct {
 // keyEntry is a key ready to verify with: everything per-key (parsing,
 // policy, precomputation) is done once, when it enters the cache. It is
 // immutable but for revoked and the usage counters.
+//
+// It is kept small, since a busy tier holds a hundred thousand of them: the
+// usage count is one word until the key is hot (hotAfter verifies between
+// two drains), and only then gets counters striped over cache lines, so
+// that cores verifying with one key do not contend on one line.
 type keyEntry struct {
 	kid, project string
 	created      time.Time // with kid and project, names the registration
@@ -30,16 +37,19 @@ type keyEntry struct {
 	sig          sigKey
 	sigLen       int // modulus size in bytes: the signature's exact length
 	sigB64Len    int // its base64url length
+	size         int // bytes accounted in the key cache (entrySize)
 
 	// revoked is set when the entry leaves the cache (invalidation or
 	// eviction); token-cache entries that point to it stop hitting.
-	revoked atomic.Bool
-	_       [63]byte
-
-	lastUsed atomic.Int64 // unix seconds; 0 = not since last flush
-	_        [56]byte
-	counts   [usageStripes]paddedCounter
+	revoked  atomic.Bool
+	lastUsed atomic.Int64  // unix seconds; 0 = not since last flush
+	n        atomic.Uint64 // usage while the key is not hot
+	stripes  atomic.Pointer[[usageStripes]paddedCounter]
 }
+
+// hotAfter is the number of verifies between two usage drains (one flush
+// interval) after which a key gets striped counters.
+const hotAfter = 1024
 
 func newKeyEntry(k *Key) (*keyEntry, error) {
 	if k == nil || k.Public == nil {
@@ -50,16 +60,58 @@ func newKeyEntry(k *Key) (*keyEntry, error) {
 		return nil, err
 	}
 	size := (k.Public.N.BitLen() + 7) / 8
-	return &keyEntry{
+	e := &keyEntry{
 		kid: k.KID, project: k.Project, created: k.CreatedAt, active: k.Status == StatusActive,
 		sig: sig, sigLen: size, sigB64Len: base64.RawURLEncoding.EncodedLen(size),
-	}, nil
+	}
+	e.size = entrySize(e)
+	return e, nil
+}
+
+// Memory accounting of a cached key (see entrySize; TestKeyCacheBytesPerKey
+// checks the estimate against the heap).
+const (
+	entryStructBytes = int(unsafe.Sizeof(keyEntry{}))
+	// lruNodeBytes is the LRU's list element and map slot for one entry.
+	lruNodeBytes = 112
+	// knownBytes is one kid in the registry index (a 64-bit hash in a map).
+	knownBytes = 16
+)
+
+// entrySize estimates the heap bytes a cached entry holds: the entry, its
+// strings, the prepared key (three modulus-sized limb vectors with the
+// precomputed verifier, or crypto/rsa's own form) and the LRU's node.
+func entrySize(e *keyEntry) int {
+	n := roundAlloc(entryStructBytes) + roundAlloc(len(e.kid))*2 + roundAlloc(len(e.project)) + lruNodeBytes
+	limbs := roundAlloc((e.sigLen + 7) / 8 * 8)
+	if e.sig.fast != nil {
+		n += 3*limbs + 112
+	} else {
+		n += 2*limbs + 64 // *rsa.PublicKey and its big.Int
+	}
+	return n
+}
+
+// roundAlloc rounds n up to the allocator's size class (closely enough:
+// 16-byte steps up to 256, then 64).
+func roundAlloc(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	if n <= 256 {
+		return (n + 15) &^ 15
+	}
+	return (n + 63) &^ 63
 }
 
 // used counts one verification. stripe spreads concurrent callers over
-// cache lines; any value works.
+// cache lines once the key is hot; any value works.
 func (e *keyEntry) used(nowSec int64, stripe uint) {
-	e.counts[stripe&(usageStripes-1)].n.Add(1)
+	if s := e.stripes.Load(); s != nil {
+		s[stripe&(usageStripes-1)].n.Add(1)
+	} else if e.n.Add(1) >= hotAfter {
+		e.stripes.CompareAndSwap(nil, new([usageStripes]paddedCounter))
+	}
 	if e.lastUsed.Load() < nowSec {
 		e.lastUsed.Store(nowSec)
 	}
@@ -67,8 +119,22 @@ func (e *keyEntry) used(nowSec int64, stripe uint) {
 
 // drain takes the counts accumulated since the last drain.
 func (e *keyEntry) drain() (n uint64, last int64) {
-	for i := range e.counts {
-		n += e.counts[i].n.Swap(0)
+	n = e.n.Swap(0)
+	if s := e.stripes.Load(); s != nil {
+		for i := range s {
+			n += s[i].n.Swap(0)
+		}
+	}
+	return n, e.lastUsed.Load()
+}
+
+// pending sums the counts not yet drained.
+func (e *keyEntry) pending() (n uint64, last int64) {
+	n = e.n.Load()
+	if s := e.stripes.Load(); s != nil {
+		for i := range s {
+			n += s[i].n.Load()
+		}
 	}
 	return n, e.lastUsed.Load()
 }
@@ -86,23 +152,36 @@ type flight struct {
 type keyShard struct {
 	mu      sync.Mutex
 	lru     *simplelru.LRU[string, *keyEntry]
+	bytes   int                           // sum of the cached entries' size
 	neg     *simplelru.LRU[string, int64] // kid -> expiry (unix nanos)
 	flights map[string]*flight
-	hits    uint64
-	misses  uint64
-	_       [64]byte
+	// known holds the hashes of the kids that may be registered (see
+	// registry.go); authoritative only while keyCache.indexed is set.
+	known  map[uint64]struct{}
+	fresh  []uint64 // kids marked known while an index load runs
+	hits   uint64
+	misses uint64
+	loads  uint64 // store reads
+	_      [64]byte
 }
 
-// keyCache is a sharded LRU of keyEntries by kid, with a bounded negative
-// cache and one store load per kid at a time.
+// keyCache is a sharded LRU of keyEntries by kid, bounded in bytes (and
+// optionally in count), with an index of the registered kids, a bounded
+// negative cache for stores that cannot be indexed, and one store load per
+// kid at a time.
 type keyCache struct {
-	shards  []keyShard
-	mask    uint64
-	seed    maphash.Seed
-	epoch   atomic.Uint64 // bumped by every invalidation
-	store   KeyStore
-	timeout time.Duration
-	negTTL  int64
+	shards   []keyShard
+	mask     uint64
+	seed     maphash.Seed
+	epoch    atomic.Uint64 // bumped by every invalidation
+	store    KeyStore
+	timeout  time.Duration
+	negTTL   int64
+	maxBytes int // the byte bound; per shard maxBytes/len(shards)
+	perShard int
+	maxKeys  int // the count bound, 0 for none
+
+	reg registry
 
 	pendingMu sync.Mutex
 	pending   map[usageID]Usage // usage of entries that left the cache
@@ -129,29 +208,69 @@ const maxPendingUsage = 1 << 16
 
 var errStore = errors.New("key store lookup failed")
 
-func newKeyCache(store KeyStore, size, negSize int, negTTL, timeout time.Duration) *keyCache {
+// keyCacheShards picks the shard count: up to 64, with room for at least
+// 64 typical entries in each shard's byte budget.
+func keyCacheShards(maxBytes int) int {
 	n := 1
-	for n < 64 && n*4 < size {
+	for n < 64 && n*2*64*typicalEntryBytes <= maxBytes {
 		n <<= 1
 	}
+	return n
+}
+
+// typicalEntryBytes is entrySize of a 2048-bit key with a 22-byte kid and a
+// short project, the unit the defaults are sized in.
+var typicalEntryBytes = entrySize(&keyEntry{kid: "0123456789abcdefghijkl", project: "project-x", sigLen: 256, sig: sigKey{fast: new(rsaverify.PublicKey)}})
+
+func newKeyCache(store KeyStore, maxKeys, maxBytes, negSize int, negTTL, timeout time.Duration) *keyCache {
+	n := keyCacheShards(maxBytes)
 	c := &keyCache{
 		shards: make([]keyShard, n), mask: uint64(n - 1), seed: maphash.MakeSeed(),
 		store: store, timeout: timeout, negTTL: int64(negTTL),
+		maxBytes: maxBytes, perShard: maxBytes / n, maxKeys: maxKeys,
 		pending: make(map[usageID]Usage),
 	}
-	per := (size + n - 1) / n
+	perCount := 1 << 30
+	if maxKeys > 0 {
+		perCount = max((maxKeys+n-1)/n, 1)
+	}
 	negPer := max((negSize+n-1)/n, 1)
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.lru, _ = simplelru.NewLRU[string, *keyEntry](per, c.onEvict)
+		s.lru, _ = simplelru.NewLRU[string, *keyEntry](perCount, func(_ string, e *keyEntry) {
+			s.bytes -= e.size
+			c.onEvict(e)
+		})
 		s.neg, _ = simplelru.NewLRU[string, int64](negPer, nil)
 		s.flights = make(map[string]*flight)
+		s.known = make(map[uint64]struct{})
 	}
+	c.reg.init(c)
 	return c
 }
 
+// add caches e in sh (locked), evicting the coldest entries of the shard
+// beyond its byte budget. An entry larger than the whole budget is not
+// cached.
+func (c *keyCache) add(sh *keyShard, k string, e *keyEntry) {
+	if e.size > c.perShard {
+		e.revoked.Store(true)
+		return
+	}
+	if old, ok := sh.lru.Peek(k); ok && old == e {
+		return
+	}
+	sh.lru.Add(k, e) // evicts (onEvict) a replaced entry or one past the count bound
+	sh.bytes += e.size
+	for sh.bytes > c.perShard {
+		if _, _, ok := sh.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
+}
+
 // onEvict runs under the shard lock whenever an entry leaves the LRU.
-func (c *keyCache) onEvict(_ string, e *keyEntry) {
+func (c *keyCache) onEvict(e *keyEntry) {
 	e.revoked.Store(true)
 	n, last := e.drain()
 	if n == 0 {
@@ -162,20 +281,31 @@ func (c *keyCache) onEvict(_ string, e *keyEntry) {
 	c.pendingMu.Unlock()
 }
 
-func (c *keyCache) shard(kid []byte) *keyShard {
-	return &c.shards[maphash.Bytes(c.seed, kid)&c.mask]
-}
+func (c *keyCache) hash(kid []byte) uint64 { return maphash.Bytes(c.seed, kid) }
+
+func (c *keyCache) shardOf(h uint64) *keyShard { return &c.shards[h&c.mask] }
+
+func (c *keyCache) shard(kid []byte) *keyShard { return c.shardOf(c.hash(kid)) }
 
 // get returns the entry for kid, nil when no such key exists, or errStore.
 func (c *keyCache) get(kid []byte, nowNano int64) (*keyEntry, error) {
-	sh := c.shard(kid)
+	h := c.hash(kid)
+	sh := c.shardOf(h)
 	sh.mu.Lock()
 	if e, ok := sh.lru.Get(unsafeString(kid)); ok {
 		sh.hits++
 		sh.mu.Unlock()
 		return e, nil
 	}
-	if exp, ok := sh.neg.Peek(unsafeString(kid)); ok {
+	if c.reg.indexed.Load() {
+		// The index knows every registered kid: an unknown one is answered
+		// without asking the store.
+		if _, ok := sh.known[h]; !ok {
+			sh.hits++
+			sh.mu.Unlock()
+			return nil, nil
+		}
+	} else if exp, ok := sh.neg.Peek(unsafeString(kid)); ok {
 		if nowNano < exp {
 			sh.hits++
 			sh.mu.Unlock()
@@ -193,6 +323,7 @@ func (c *keyCache) get(kid []byte, nowNano int64) (*keyEntry, error) {
 	k := string(kid)
 	f := &flight{epoch: ep, done: make(chan struct{})}
 	sh.flights[k] = f
+	sh.loads++
 	sh.mu.Unlock()
 
 	f.e, f.err = c.load(k)
@@ -205,9 +336,15 @@ func (c *keyCache) get(kid []byte, nowNano int64) (*keyEntry, error) {
 	// store may have answered with the state from before it.
 	if f.err == nil && c.epoch.Load() == ep {
 		if f.e != nil {
-			sh.lru.Add(k, f.e)
-		} else if c.negTTL > 0 {
-			sh.neg.Add(k, nowNano+c.negTTL)
+			c.add(sh, k, f.e)
+			c.markKnown(sh, h)
+		} else {
+			// Not registered (any more): forget it in the index, and
+			// remember it in the negative cache for when there is none.
+			delete(sh.known, h)
+			if c.negTTL > 0 {
+				sh.neg.Add(k, nowNano+c.negTTL)
+			}
 		}
 	} else if f.e != nil {
 		// Not cached: an invalidation may have overtaken the load. The
@@ -216,6 +353,9 @@ func (c *keyCache) get(kid []byte, nowNano int64) (*keyEntry, error) {
 		f.e.revoked.Store(true)
 	}
 	sh.mu.Unlock()
+	if f.e != nil {
+		c.reg.addProject(f.e.project)
+	}
 	close(f.done)
 	return f.e, f.err
 }
@@ -242,19 +382,56 @@ func (c *keyCache) load(kid string) (e *keyEntry, err error) {
 	return e, nil
 }
 
-// invalidate drops kid from the cache and the negative cache. Verifies that
-// start after it returns reload the key from the store.
-func (c *keyCache) invalidate(kid string) {
+// invalidate drops kid from the cache and the negative cache, and marks it
+// as possibly registered in the index (a change was made to it: it may be
+// new). Verifies that start after it returns reload the key from the store.
+// project is the key's project when the caller knows it (its own change),
+// else "": a kid new to the index is then read once in the background to
+// learn its project.
+func (c *keyCache) invalidate(kid, project string) {
 	c.epoch.Add(1)
-	sh := c.shard([]byte(kid))
+	h := c.hash([]byte(kid))
+	sh := c.shardOf(h)
 	sh.mu.Lock()
 	sh.lru.Remove(kid) // onEvict marks it revoked
 	sh.neg.Remove(kid)
+	_, wasKnown := sh.known[h]
+	c.markKnown(sh, h)
+	sh.mu.Unlock()
+	switch {
+	case project != "":
+		c.reg.addProject(project)
+	case !wasKnown && c.reg.scanner != nil:
+		c.reg.resolve(kid)
+	}
+}
+
+// forget drops kid from the cache and the index: it was deleted here.
+func (c *keyCache) forget(kid string) {
+	c.epoch.Add(1)
+	h := c.hash([]byte(kid))
+	sh := c.shardOf(h)
+	sh.mu.Lock()
+	sh.lru.Remove(kid)
+	sh.neg.Remove(kid)
+	delete(sh.known, h)
 	sh.mu.Unlock()
 }
 
+// markKnown records (sh locked) that the kid of hash h may be registered.
+func (c *keyCache) markKnown(sh *keyShard, h uint64) {
+	sh.known[h] = struct{}{}
+	if c.reg.loading.Load() {
+		sh.fresh = append(sh.fresh, h)
+	}
+}
+
+// invalidateAll drops every cached key and unknown kid, and reloads the
+// index (until it is loaded again, kids not cached are read from the
+// store).
 func (c *keyCache) invalidateAll() {
 	c.epoch.Add(1)
+	c.reg.indexed.Store(false)
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
@@ -262,6 +439,7 @@ func (c *keyCache) invalidateAll() {
 		sh.neg.Purge()
 		sh.mu.Unlock()
 	}
+	c.reg.reload()
 }
 
 // peek returns the cached entry for kid without loading it.
@@ -303,10 +481,9 @@ func (c *keyCache) drainUsage() []Usage {
 // pendingUsage sums the not yet drained usage of k's registration.
 func (c *keyCache) pendingUsage(k *Key) (n uint64, last int64) {
 	sum := func(e *keyEntry) {
-		for i := range e.counts {
-			n += e.counts[i].n.Load()
-		}
-		last = max(last, e.lastUsed.Load())
+		en, el := e.pending()
+		n += en
+		last = max(last, el)
 	}
 	id := usageID{k.KID, k.Project, k.CreatedAt.UnixNano()}
 	c.pendingMu.Lock()
@@ -343,21 +520,33 @@ func mergeUsage(in []Usage) []Usage {
 
 // CacheStats are counters of the Verifier's caches.
 type CacheStats struct {
-	KeyHits, KeyMisses     uint64
-	KeySize, NegativeSize  int
+	KeyHits, KeyMisses    uint64
+	KeyLoads              uint64 // reads of a key from the store
+	KeySize, NegativeSize int
+	KeyBytes, KeyMaxBytes int // estimated heap bytes of the cached keys, and the bound
+	// IndexedKIDs is the number of kids in the registry index, and
+	// IndexReady whether it is complete (unknown kids are then refused
+	// without a store read).
+	IndexedKIDs            int
+	IndexReady             bool
 	TokenHits, TokenMisses uint64
 	TokenSize              int
 	TokenBytes             int64 // memory held by the token cache's entries
 }
 
 func (c *keyCache) stats(s *CacheStats) {
+	s.KeyMaxBytes = c.maxBytes
+	s.IndexReady = c.reg.indexed.Load()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		s.KeyHits += sh.hits
 		s.KeyMisses += sh.misses
+		s.KeyLoads += sh.loads
 		s.KeySize += sh.lru.Len()
+		s.KeyBytes += sh.bytes
 		s.NegativeSize += sh.neg.Len()
+		s.IndexedKIDs += len(sh.known)
 		sh.mu.Unlock()
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/jwtgate/jwtgate/engine/internal/rsaverify"
 )
 
 // Defaults of the Verifier's options. The CLI uses them as flag defaults.
@@ -14,8 +16,14 @@ const (
 	DefaultMaxTTL = 600 * time.Second
 	// DefaultMaxTokenBytes bounds the token (and the Authorization value).
 	DefaultMaxTokenBytes = 8 << 10
-	// DefaultKeyCacheSize is the number of parsed keys kept in the LRU.
-	DefaultKeyCacheSize = 10_000
+	// DefaultKeyCacheSize bounds the number of prepared keys kept in the
+	// key cache; 0 means no count bound (the byte bound applies).
+	DefaultKeyCacheSize = 0
+	// DefaultKeyCacheBytes bounds the memory of the prepared keys kept in
+	// the key cache: room for about 100,000 2048-bit keys
+	// (KeyCacheBytesFor). Past it the coldest keys are evicted, and their
+	// next use reads them from the store again.
+	DefaultKeyCacheBytes = 128 << 20
 	// DefaultTokenCacheSize is the number of verified tokens remembered; 0
 	// turns the token cache off.
 	DefaultTokenCacheSize = 16_384
@@ -42,6 +50,7 @@ type config struct {
 	maxTTL         int64 // seconds
 	required       []string
 	keyCacheSize   int
+	keyCacheBytes  int
 	tokenCacheSize int
 	tokenCacheMem  int64
 	negCacheSize   int
@@ -99,16 +108,44 @@ func WithRequiredClaims(names ...string) Option {
 	}
 }
 
-// WithKeyCacheSize sets how many parsed keys the LRU holds (at least 1).
+// WithKeyCacheSize bounds how many prepared keys the key cache holds, on
+// top of its byte bound (WithKeyCacheBytes); 0 (the default) means no count
+// bound.
 func WithKeyCacheSize(n int) Option {
 	return func(c *config) error {
-		if n < 1 || n > 100_000_000 {
-			return errors.New("key cache size must be between 1 and 100000000")
+		if n < 0 || n > 100_000_000 {
+			return errors.New("key cache size must be between 0 (no count bound) and 100000000")
 		}
 		c.keyCacheSize = n
 		return nil
 	}
 }
+
+// MinKeyCacheBytes is the smallest key cache byte bound accepted.
+const MinKeyCacheBytes = 64 << 10
+
+// WithKeyCacheBytes bounds the memory the key cache may use for prepared
+// keys (default DefaultKeyCacheBytes). Past it the coldest keys are
+// evicted; their next use reads them from the store again.
+func WithKeyCacheBytes(n int) Option {
+	return func(c *config) error {
+		if n < MinKeyCacheBytes || n > 1<<40 {
+			return errors.New("key cache bytes must be between " + strconv.Itoa(MinKeyCacheBytes) + " and 1 TiB")
+		}
+		c.keyCacheBytes = n
+		return nil
+	}
+}
+
+// KeyCacheBytesFor returns the estimated key cache bytes that n prepared
+// keys of the given modulus size take (for sizing WithKeyCacheBytes).
+func KeyCacheBytesFor(n, bits int) int {
+	return n * entrySize(&keyEntry{kid: "0123456789abcdefghijkl", project: "project-x", sigLen: (bits + 7) / 8, sig: sigKey{fast: new(rsaverify.PublicKey)}})
+}
+
+// KeyCacheKeysFor returns about how many prepared 2048-bit keys fit in a
+// key cache of n bytes.
+func KeyCacheKeysFor(n int) int { return n / typicalEntryBytes }
 
 // WithTokenCacheSize sets how many verified tokens are remembered; 0 turns
 // the cache off. A cached token is still checked for exp, and a key's

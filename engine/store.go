@@ -30,6 +30,36 @@ type KeyStore interface {
 	List(ctx context.Context, project string) ([]*Key, error)
 }
 
+// RegistryScanner is implemented by stores that can list every registered
+// kid cheaply. The Verifier then keeps an index of the registry's kids in
+// memory (loaded at start and after InvalidateAll, kept current by its own
+// changes and the store's change feed), so that a token with an unknown kid
+// is refused without a store read.
+type RegistryScanner interface {
+	// ScanKIDs calls fn with the kid and project of every registered key,
+	// in any order. The slices are valid only during the call.
+	ScanKIDs(ctx context.Context, fn func(kid, project []byte)) error
+}
+
+// RecentKeysLoader is implemented by stores that can return their most
+// recently used keys at once; the Verifier warms its key cache with them
+// after loading the registry index, so that a node joining a busy tier
+// does not read its hot keys one request at a time.
+type RecentKeysLoader interface {
+	// RecentKeys returns up to n keys, most recently used first (keys never
+	// used last).
+	RecentKeys(ctx context.Context, n int) ([]*Key, error)
+}
+
+// ChangeFeed is implemented by stores that learn of changes made elsewhere
+// (another node). New calls SetInvalidator with the Verifier before it
+// loads the registry index; the store calls Invalidate for each change,
+// and InvalidateAll (which reloads the index) whenever it may have missed
+// some, including when it is given the Verifier.
+type ChangeFeed interface {
+	SetInvalidator(Invalidator)
+}
+
 // Usage is a batch of verifications counted for one key since the last
 // flush.
 type Usage struct {

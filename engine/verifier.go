@@ -26,6 +26,7 @@ type Verifier struct {
 	cfg      config
 	store    KeyStore
 	keys     *keyCache
+	jwks     *jwksCache
 	tokens   *tokenCache  // nil when off
 	clock    *coarseClock // nil with WithClock
 	clockOff atomic.Bool  // set by Close
@@ -41,6 +42,7 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 		leeway:         int64(DefaultLeeway / time.Second),
 		maxTTL:         int64(DefaultMaxTTL / time.Second),
 		keyCacheSize:   DefaultKeyCacheSize,
+		keyCacheBytes:  DefaultKeyCacheBytes,
 		tokenCacheSize: DefaultTokenCacheSize,
 		tokenCacheMem:  DefaultTokenCacheBytes,
 		negCacheSize:   DefaultNegativeCacheSize,
@@ -61,10 +63,18 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 	v := &Verifier{
 		cfg:    cfg,
 		store:  store,
-		keys:   newKeyCache(store, cfg.keyCacheSize, cfg.negCacheSize, cfg.negTTL, cfg.storeTimeout),
+		keys:   newKeyCache(store, cfg.keyCacheSize, cfg.keyCacheBytes, cfg.negCacheSize, cfg.negTTL, cfg.storeTimeout),
+		jwks:   newJWKSCache(),
 		tokens: newTokenCache(cfg.tokenCacheSize, cfg.tokenCacheMem),
 	}
 	attachClock(v, !cfg.customClock)
+	// Listen to the store's changes before loading the registry index, so
+	// that nothing committed after the load's snapshot is missed. A feed
+	// calls InvalidateAll when given the Verifier, which starts the load.
+	if feed, ok := store.(ChangeFeed); ok {
+		feed.SetInvalidator(v)
+	}
+	v.keys.reg.start()
 	return v, nil
 }
 
@@ -518,7 +528,7 @@ func eachArrayString(arr []byte, fn func(raw []byte, esc bool) bool) bool {
 // entry, and (through the key's revocation) every cached token it verified.
 // A store that learns of a change made elsewhere calls it; verifies that
 // start after it returns see the store's current state.
-func (v *Verifier) Invalidate(kid string) { v.keys.invalidate(kid) }
+func (v *Verifier) Invalidate(kid string) { v.keys.invalidate(kid, "") }
 
 // InvalidateAll drops every cached key, unknown kid and token: for a store
 // that cannot know what it missed (e.g. after a lost connection).
@@ -599,7 +609,7 @@ func (v *Verifier) AddKey(ctx context.Context, k *Key) (*Key, error) {
 	if err := v.store.Create(ctx, nk); err != nil {
 		return nil, err
 	}
-	v.keys.invalidate(nk.KID)
+	v.keys.invalidate(nk.KID, nk.Project)
 	return nk.Clone(), nil
 }
 
@@ -619,7 +629,7 @@ func (v *Verifier) UpdateKey(ctx context.Context, project, kid string, u KeyUpda
 	if err != nil {
 		return nil, err
 	}
-	v.keys.invalidate(kid)
+	v.keys.invalidate(kid, k.Project)
 	v.addPending(k)
 	return k, nil
 }
@@ -629,7 +639,7 @@ func (v *Verifier) DeleteKey(ctx context.Context, project, kid string) error {
 	if err := v.store.Delete(ctx, project, kid); err != nil {
 		return err
 	}
-	v.keys.invalidate(kid)
+	v.keys.forget(kid)
 	return nil
 }
 

@@ -198,9 +198,8 @@ func New(cfg Config) (*Server, error) {
 	if err := s.setupAdminToken(); err != nil {
 		return nil, err
 	}
-	if src, ok := cfg.Store.(InvalidationSource); ok {
-		src.SetInvalidator(v)
-	}
+	// engine.New gave the Verifier to an InvalidationSource store already
+	// (engine.ChangeFeed), before loading the registry index.
 	s.verifySrv = s.newFastServer("jwtgate", s.VerifyHandler(), MaxVerifyBodyBytes)
 	s.adminSrv = s.newFastServer("jwtgate", s.AdminHandler(), MaxAdminBodyBytes)
 	return s, nil

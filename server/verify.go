@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -433,33 +432,22 @@ func jwksProject(path []byte) (string, bool) {
 	return p, engine.ValidProject(p)
 }
 
-type jwkSet struct {
-	Keys []engine.JWK `json:"keys"`
-}
-
 func (s *Server) jwks(ctx *fasthttp.RequestCtx, project string) {
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	keys, err := s.v.ListKeys(rctx, project)
+	body, found, err := s.v.JWKS(rctx, project)
 	if err != nil {
 		s.log.Error("jwks: listing keys failed", "project", project, "err", err.Error())
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.SetBody(bodyJWKSFail)
 		return
 	}
-	if len(keys) == 0 {
+	if !found {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetBody(bodyNoProject)
 		return
 	}
-	set := jwkSet{Keys: make([]engine.JWK, 0, len(keys))}
-	for _, k := range keys {
-		if k.Status == engine.StatusActive && k.Public != nil {
-			set.Keys = append(set.Keys, engine.JWKOf(k.Public, k.KID))
-		}
-	}
-	b, _ := json.Marshal(set)
 	ctx.Response.Header.SetBytesKV(hdrCache, jwksCache)
-	ctx.SetBody(b)
+	ctx.SetBody(body)
 }

@@ -107,8 +107,9 @@ type decoded struct {
 }
 
 var (
-	_ engine.KeyStore      = (*Store)(nil)
-	_ engine.UsageRecorder = (*Store)(nil)
+	_ engine.KeyStore        = (*Store)(nil)
+	_ engine.UsageRecorder   = (*Store)(nil)
+	_ engine.RegistryScanner = (*Store)(nil)
 )
 
 // Open opens the key store file at path, creating it (mode 0600) and its
@@ -409,6 +410,74 @@ func (s *Store) List(ctx context.Context, project string) ([]*engine.Key, error)
 		return nil, err
 	}
 	return out, nil
+}
+
+// ScanKIDs implements engine.RegistryScanner: it walks the per-project
+// indexes (names only, no record is decoded), in one read transaction.
+func (s *Store) ScanKIDs(ctx context.Context, fn func(kid, project []byte)) error {
+	return s.view(func(tx *bolt.Tx) error {
+		n := 0
+		return tx.Bucket(bucketProjects).ForEachBucket(func(project []byte) error {
+			c := tx.Bucket(bucketProjects).Bucket(project).Cursor()
+			for ik, _ := c.First(); ik != nil; ik, _ = c.Next() {
+				if len(ik) <= indexTimeLen {
+					return fmt.Errorf("%w: bad index entry in project %q", ErrCorrupt, project)
+				}
+				if n++; n%4096 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				fn(ik[indexTimeLen:], project)
+			}
+			return nil
+		})
+	})
+}
+
+// ImportKeys stores many new keys in one transaction (one fsync): bulk
+// loading for tools and benchmarks. Like Create, a kid that exists already
+// is engine.ErrKIDTaken, and then nothing is stored.
+func (s *Store) ImportKeys(ctx context.Context, ks []*engine.Key) error {
+	type item struct {
+		kid, project, idx, val []byte
+	}
+	items := make([]item, 0, len(ks))
+	for _, k := range ks {
+		if k == nil || k.KID == "" || len(k.KID) > engine.MaxKIDLength || k.Project == "" || k.Public == nil || k.Public.N == nil {
+			return errors.New("boltstore: import: a key lacks its kid, project or public key")
+		}
+		rec, err := recordOf(k)
+		if err != nil {
+			return err
+		}
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("boltstore: encode key: %w", err)
+		}
+		items = append(items, item{[]byte(k.KID), []byte(k.Project), indexKey(k.CreatedAt, k.KID), val})
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		keys := tx.Bucket(bucketKeys)
+		keys.FillPercent = 0.9
+		projects := tx.Bucket(bucketProjects)
+		for _, it := range items {
+			if keys.Get(it.kid) != nil {
+				return engine.ErrKIDTaken
+			}
+			if err := keys.Put(it.kid, it.val); err != nil {
+				return err
+			}
+			pb, err := projects.CreateBucketIfNotExists(it.project)
+			if err != nil {
+				return err
+			}
+			if err := pb.Put(it.idx, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // RecordUsage implements engine.UsageRecorder: all of the batch in one

@@ -23,3 +23,14 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestRegistry(t *testing.T) {
+	storetest.RunRegistry(t, func(t *testing.T) engine.KeyStore {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -6,14 +6,14 @@
 //
 //	st, err := pgstore.Open(ctx, "postgres://jwtgate@db/jwtgate")
 //	defer st.Close()
-//	v, err := engine.New(st)
-//	st.SetInvalidator(v)
+//	v, err := engine.New(st) // calls st.SetInvalidator(v)
 //
 // Open creates and migrates the schema itself (versioned in
 // jwtgate_schema_migrations; nodes starting at once serialise on an advisory
-// lock). Nothing is loaded at start: the Verifier's LRU fills on demand with
-// lookups by primary key, so a registry of millions of keys costs nothing
-// until they are used.
+// lock). At start the Verifier reads the kid of every key (ScanKIDs, for its
+// index of registered kids: an unknown kid costs no query) and warms its
+// key cache with the most recently used keys (RecentKeys); other keys are
+// read by primary key on first use.
 //
 // # Change propagation
 //
@@ -305,15 +305,21 @@ const keyColumns = "kid, project, label, status, public_key, created_at, updated
 
 func scanKey(row pgx.Row) (*engine.Key, error) {
 	var (
-		k       engine.Key
-		status  string
-		der     []byte
-		last    *time.Time
-		counted int64
+		kid, project, label, status string
+		der                         []byte
+		created, updated            time.Time
+		last                        *time.Time
+		counted                     int64
 	)
-	if err := row.Scan(&k.KID, &k.Project, &k.Label, &status, &der, &k.CreatedAt, &k.UpdatedAt, &last, &counted); err != nil {
+	if err := row.Scan(&kid, &project, &label, &status, &der, &created, &updated, &last, &counted); err != nil {
 		return nil, err
 	}
+	return decodeKey(kid, project, label, status, der, created, updated, last, counted)
+}
+
+// decodeKey builds a key from its columns (keyColumns order).
+func decodeKey(kid, project, label, status string, der []byte, created, updated time.Time, last *time.Time, counted int64) (*engine.Key, error) {
+	k := engine.Key{KID: kid, Project: project, Label: label, Status: engine.KeyStatus(status)}
 	pub, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: key %q: stored public key is corrupt: %w", k.KID, err)
@@ -323,8 +329,7 @@ func scanKey(row pgx.Row) (*engine.Key, error) {
 		return nil, fmt.Errorf("postgres store: key %q: stored public key is not RSA", k.KID)
 	}
 	k.Public = rk
-	k.Status = engine.KeyStatus(status)
-	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
+	k.CreatedAt, k.UpdatedAt = created.UTC(), updated.UTC()
 	if last != nil {
 		k.LastUsedAt = last.UTC()
 	}

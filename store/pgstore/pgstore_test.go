@@ -36,6 +36,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestRegistry(t *testing.T) {
+	storetest.RunRegistry(t, func(t *testing.T) engine.KeyStore {
+		return open(t, pgtest.Start(t), pgstore.WithoutListener())
+	})
+}
+
 func TestSchemaVersionedAndIdempotent(t *testing.T) {
 	dsn := pgtest.Start(t)
 	s1 := open(t, dsn)
