@@ -149,8 +149,17 @@ func (s *Server) WriteMetrics(w io.Writer) {
 
 	st := s.v.Stats()
 	b = appendMetric(b, "jwtgate_key_cache_hits_total", "counter", "Key cache lookups that found the key.", float64(st.KeyHits))
-	b = appendMetric(b, "jwtgate_key_cache_misses_total", "counter", "Key cache lookups that went to the key store.", float64(st.KeyMisses))
-	b = appendMetric(b, "jwtgate_key_cache_size", "gauge", "Parsed keys in the key cache.", float64(st.KeySize))
+	b = appendMetric(b, "jwtgate_key_cache_misses_total", "counter", "Key cache lookups of a kid that may be registered but was not cached.", float64(st.KeyMisses))
+	b = appendMetric(b, "jwtgate_key_store_reads_total", "counter", "Keys read from the key store by the key cache.", float64(st.KeyLoads))
+	b = appendMetric(b, "jwtgate_key_cache_size", "gauge", "Prepared keys held in the key cache.", float64(st.KeySize))
+	b = appendMetric(b, "jwtgate_key_cache_bytes", "gauge", "Estimated memory of the prepared keys held in the key cache, in bytes.", float64(st.KeyBytes))
+	b = appendMetric(b, "jwtgate_key_cache_max_bytes", "gauge", "The key cache's memory bound (--key-cache-bytes), in bytes.", float64(st.KeyMaxBytes))
+	b = appendMetric(b, "jwtgate_registry_kids", "gauge", "Kids in the in-memory index of the key registry.", float64(st.IndexedKIDs))
+	indexReady := 0.0
+	if st.IndexReady {
+		indexReady = 1
+	}
+	b = appendMetric(b, "jwtgate_registry_index_ready", "gauge", "1 when the registry index is complete: unknown kids are refused without a store read.", indexReady)
 	b = appendMetric(b, "jwtgate_negative_cache_size", "gauge", "Unknown kids remembered by the negative cache.", float64(st.NegativeSize))
 	b = appendMetric(b, "jwtgate_token_cache_hits_total", "counter", "Token cache lookups that found a verified token.", float64(st.TokenHits))
 	b = appendMetric(b, "jwtgate_token_cache_misses_total", "counter", "Token cache lookups that missed.", float64(st.TokenMisses))

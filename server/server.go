@@ -371,7 +371,28 @@ func (s *Server) Start() error {
 		attrs = append(attrs, "admin_token_file", s.adminPath)
 	}
 	s.log.Info("jwtgate listening", attrs...)
+	st := s.v.Stats()
+	s.log.Info("key cache bounded", "max_bytes", st.KeyMaxBytes, "holds_2048_bit_keys", engine.KeyCacheKeysFor(st.KeyMaxBytes),
+		"keys_held", st.KeySize, "bytes_used", st.KeyBytes)
+	go s.logRegistryLoaded()
 	return nil
+}
+
+// logRegistryLoaded says when the registry index is loaded and the key
+// cache warmed: from then on unknown kids cost no store read, and the
+// recently used keys none either.
+func (s *Server) logRegistryLoaded() {
+	select {
+	case <-s.v.Ready():
+	case <-s.flushStop:
+		return
+	}
+	st, rep := s.v.Stats(), s.v.LastLoad()
+	if !st.IndexReady {
+		return // a store that cannot be indexed
+	}
+	s.log.Info("key registry loaded", "kids", rep.KIDs, "keys_warmed", rep.Warmed, "took", rep.Duration.Round(time.Millisecond).String(),
+		"keys_held", st.KeySize, "bytes_used", st.KeyBytes, "max_bytes", st.KeyMaxBytes)
 }
 
 func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, name string) {

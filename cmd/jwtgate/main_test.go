@@ -227,3 +227,24 @@ func TestTokenCacheBytesFlag(t *testing.T) {
 		t.Fatalf("bad --token-cache-bytes: %d %s", code, errs)
 	}
 }
+
+// TestKeyCacheBytesFlag: --key-cache-bytes defaults to engine's bound (about
+// 100k 2048-bit keys), takes a binary suffix, and an out-of-range value is a
+// usage error naming the flag and the limit.
+func TestKeyCacheBytesFlag(t *testing.T) {
+	var f serveFlags
+	fs := serveFlagSet(&f, io.Discard)
+	if err := fs.Parse([]string{"--key-cache-bytes", "256MiB"}); err != nil || f.keyCacheBytes != 256<<20 {
+		t.Fatalf("--key-cache-bytes 256MiB: %d %v", f.keyCacheBytes, err)
+	}
+	if def := fs.Lookup("key-cache-bytes").DefValue; def != "128MiB" {
+		t.Fatalf("default %s, want 128MiB", def)
+	}
+	if n := engine.KeyCacheKeysFor(engine.DefaultKeyCacheBytes); n < 100_000 {
+		t.Fatalf("the default key cache holds %d 2048-bit keys, want at least 100,000", n)
+	}
+	code, _, errs := runCLI(t, "serve", "--key-cache-bytes", "1KiB")
+	if code != exitUsage || !strings.Contains(errs, "--key-cache-bytes 1KiB") || !strings.Contains(errs, "64KiB") {
+		t.Fatalf("too small --key-cache-bytes: %d %s", code, errs)
+	}
+}

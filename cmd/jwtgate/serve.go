@@ -22,7 +22,7 @@ type serveFlags struct {
 	leeway, maxTTL                                  time.Duration
 	requireClaims, claimHeaders                     []string
 	keyCacheSize, tokenCacheSize, maxTokenBytes     int
-	tokenCacheBytes                                 byteSize
+	tokenCacheBytes, keyCacheBytes                  byteSize
 	minKeyBits, maxKeyBits                          int
 	usageFlush, readTimeout, writeTimeout           time.Duration
 	idleTimeout, shutdownTimeout, shutdownDelay     time.Duration
@@ -43,7 +43,9 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&f.maxTTL, "max-ttl", engine.DefaultMaxTTL, "longest token lifetime (exp - iat) accepted; longer tokens get ttl_exceeded")
 	fs.StringSliceVar(&f.requireClaims, "require-claims", nil, "claims every token must carry as non-empty strings, comma-separated (e.g. groupRef,consumerRef); else missing_claim")
 	fs.StringSliceVar(&f.claimHeaders, "claim-header", nil, "claim=Header: copy a claim of a verified token into a response header (repeatable, e.g. groupRef=X-Group-Ref)")
-	fs.IntVar(&f.keyCacheSize, "key-cache-size", engine.DefaultKeyCacheSize, "parsed keys kept in memory")
+	f.keyCacheBytes = engine.DefaultKeyCacheBytes
+	fs.Var(&f.keyCacheBytes, "key-cache-bytes", "memory the prepared keys in the key cache may use, in bytes or with a KiB, MiB or GiB suffix (the default holds about 100,000 2048-bit keys); past it the coldest keys are evicted and their next use reads the store")
+	fs.IntVar(&f.keyCacheSize, "key-cache-size", engine.DefaultKeyCacheSize, "most prepared keys kept in the key cache, on top of --key-cache-bytes (0: no count bound)")
 	fs.IntVar(&f.tokenCacheSize, "token-cache-size", engine.DefaultTokenCacheSize, "verified tokens remembered (0 turns the token cache off); a cached token is still checked for exp and key revocation")
 	f.tokenCacheBytes = engine.DefaultTokenCacheBytes
 	fs.Var(&f.tokenCacheBytes, "token-cache-bytes", "memory the token cache's entries may hold, in bytes or with a KiB, MiB or GiB suffix (0 turns the cache off); both this and --token-cache-size bound the cache")
@@ -95,6 +97,8 @@ func parseClaimHeaders(list []string) (map[string]string, error) {
 	return m, nil
 }
 
+var defaultKeyCacheBytes = byteSize(engine.DefaultKeyCacheBytes)
+
 func runServe(args []string, stdout, stderr io.Writer) int {
 	var f serveFlags
 	fs := serveFlagSet(&f, stderr)
@@ -123,10 +127,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jwtgate serve:", err)
 		return exitUsage
 	}
+	if f.keyCacheBytes < engine.MinKeyCacheBytes || f.keyCacheBytes > 1<<40 {
+		fmt.Fprintf(stderr, "jwtgate serve: --key-cache-bytes %s: want between 64KiB and 1024GiB (the default %s holds about %d 2048-bit keys)\n",
+			f.keyCacheBytes.String(), defaultKeyCacheBytes.String(), engine.KeyCacheKeysFor(engine.DefaultKeyCacheBytes))
+		return exitUsage
+	}
 	opts := []engine.Option{
 		engine.WithLeeway(f.leeway),
 		engine.WithMaxTTL(f.maxTTL),
 		engine.WithKeyCacheSize(f.keyCacheSize),
+		engine.WithKeyCacheBytes(int(f.keyCacheBytes)),
 		engine.WithTokenCacheSize(f.tokenCacheSize),
 		engine.WithTokenCacheBytes(int64(f.tokenCacheBytes)),
 		engine.WithMaxTokenBytes(f.maxTokenBytes),
