@@ -56,7 +56,7 @@ func BenchmarkKeys(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			runVerify(b, v, toks, "serial", nil)
+			runVerify(b, v, toks, "serial", nil, 0)
 			b.StopTimer()
 			nsOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 			if n == KeysRegistered[0] {

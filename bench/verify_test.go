@@ -13,9 +13,16 @@ import (
 
 var modes = []string{"serial", "parallel"}
 
+// injectColdPercent, when set (only by inject_test.go, under the build tag
+// jwtgate_inject_cold), adds that much work to BenchmarkVerify path=cold:
+// one extra verification every 100/injectColdPercent calls. It is a
+// deliberate regression for testing the benchmark gate.
+var injectColdPercent int
+
 // runVerify times v.VerifyInto over toks (cycled) with a reused Claims,
-// serially or with RunParallel; every call must return want.
-func runVerify(b *testing.B, v *engine.Verifier, toks [][]byte, mode string, want error) {
+// serially or with RunParallel; every call must return want. With extra > 0,
+// every extra-th call verifies its token twice (see injectColdPercent).
+func runVerify(b *testing.B, v *engine.Verifier, toks [][]byte, mode string, want error, extra int) {
 	b.Helper()
 	c := new(engine.Claims)
 	for _, t := range toks { // the setup checks every token once
@@ -31,6 +38,9 @@ func runVerify(b *testing.B, v *engine.Verifier, toks [][]byte, mode string, wan
 			if err := v.VerifyInto(toks[i%n], c); err != want {
 				b.Fatalf("got %v, want %v", err, want)
 			}
+			if extra > 0 && i%extra == 0 {
+				v.VerifyInto(toks[i%n], c)
+			}
 		}
 		return
 	}
@@ -40,10 +50,13 @@ func runVerify(b *testing.B, v *engine.Verifier, toks [][]byte, mode string, wan
 		c := new(engine.Claims)
 		n := len(toks)
 		i := int(start.Add(int64(n/2+1))) % n // spread goroutines over the pool
-		for pb.Next() {
+		for k := 0; pb.Next(); k++ {
 			if err := v.VerifyInto(toks[i], c); err != want {
 				failed.CompareAndSwap(nil, err)
 				return
+			}
+			if extra > 0 && k%extra == 0 {
+				v.VerifyInto(toks[i], c)
 			}
 			if i++; i == n {
 				i = 0
@@ -71,9 +84,13 @@ func BenchmarkVerify(b *testing.B) {
 						b.Run("mode="+mode, func(b *testing.B) {
 							pool := Pool(bits)
 							var opts []engine.Option
+							extra := 0
 							switch path {
 							case "cold":
 								opts = append(opts, engine.WithTokenCacheSize(0))
+								if injectColdPercent > 0 {
+									extra = 100 / injectColdPercent
+								}
 							case "cached":
 								pool = pool[:1]
 							case "cached-many":
@@ -83,7 +100,7 @@ func BenchmarkVerify(b *testing.B) {
 							if err != nil {
 								b.Fatal(err)
 							}
-							runVerify(b, v, pool, mode, nil)
+							runVerify(b, v, pool, mode, nil, extra)
 						})
 					}
 				})
@@ -145,7 +162,7 @@ func BenchmarkReject(b *testing.B) {
 						b.Fatal(err)
 					}
 					t := toks[code]
-					runVerify(b, v, [][]byte{t.tok}, mode, t.want)
+					runVerify(b, v, [][]byte{t.tok}, mode, t.want, 0)
 				})
 			}
 		})

@@ -5,6 +5,8 @@
 #   make bench-compare BASE=<ref>   run the same suites on BASE (a temporary git
 #                                   worktree) and here, interleaved, and print
 #                                   `benchstat base.txt head.txt`
+#   make bench-gate BASE=<ref>      the same, decided: exit 1 on a regression,
+#                                   bench-results/compare.md for a PR comment
 #   make bench-smoke                every benchmark once (-benchtime=1x, small
 #                                   token pools); part of `make test`
 #   make bench-doc                  rerun the suites and openssl speed and rewrite
@@ -75,25 +77,42 @@ benchstat-install:
 # the same benchmarks against their own engine and server; set
 # BENCH_SUITE=base to run the base's own bench/ instead. The two test
 # binaries are built first and then run alternately, one -count at a time,
-# so that machine noise falls on both sides alike.
+# so that machine noise falls on both sides alike (bench/compare.sh).
 BENCH_SUITE ?= head
+export BENCH_SUITE
 bench-compare: benchstat-install
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git ref> [BENCH=<regexp>] [BENCH_COUNT=6]"; exit 2; }
-	@set -e; root=$$(pwd); tmp=$$(mktemp -d); \
-	trap 'git -C "$$root" worktree remove --force "$$tmp/base" >/dev/null 2>&1 || true; rm -rf "$$tmp"' EXIT; \
-	git worktree add --detach "$$tmp/base" "$(BASE)" >/dev/null; \
-	if [ "$(BENCH_SUITE)" = head ]; then rm -rf "$$tmp/base/bench"; cp -R bench "$$tmp/base/bench"; fi; \
-	echo "building base ($(BASE)) and head test binaries"; \
-	(cd "$$tmp/base" && $(GO) test -c -o "$$tmp/base.test" $(BENCH_PKG)); \
-	$(GO) test -c -o "$$tmp/head.test" $(BENCH_PKG); \
-	: > "$$tmp/base.txt"; : > "$$tmp/head.txt"; \
-	for i in $$(seq $(BENCH_COUNT)); do \
-	  echo "round $$i/$(BENCH_COUNT)"; \
-	  (cd "$$tmp/base/$(BENCH_PKG)" && "$$tmp/base.test" -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCH_TIME) -test.count 1) >> "$$tmp/base.txt"; \
-	  (cd "$(BENCH_PKG)" && "$$tmp/head.test" -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCH_TIME) -test.count 1) >> "$$tmp/head.txt"; \
-	done; \
-	mkdir -p $(BENCH_DIR); cp "$$tmp/base.txt" $(BENCH_DIR)/compare-base.txt; cp "$$tmp/head.txt" $(BENCH_DIR)/compare-head.txt; \
+	@GO='$(GO)' BENCH='$(BENCH)' BENCH_COUNT='$(BENCH_COUNT)' BENCH_TIME='$(BENCH_TIME)' BENCH_PKG='$(BENCH_PKG)' \
+	  HEAD_TAGS='$(HEAD_TAGS)' bench/compare.sh '$(BASE)' $(BENCH_DIR)/compare
+	cp $(BENCH_DIR)/compare/base.txt $(BENCH_DIR)/compare-base.txt; cp $(BENCH_DIR)/compare/head.txt $(BENCH_DIR)/compare-head.txt
 	cd $(BENCH_DIR) && "$(BENCHSTAT)" compare-base.txt compare-head.txt
+
+# bench-gate: the CI gate (issue 13). The same interleaved comparison, then
+# bench/cmd/benchgate decides: exit 1 when a benchmark is slower by more
+# than THRESHOLD (time/op, significant by benchstat's Mann-Whitney U test)
+# or allocates more per op at all. Benchmarks whose spread is wider than
+# THRESHOLD are rerun (RERUNS times at most, BENCH_COUNT rounds each) and,
+# if still too noisy, reported as inconclusive (exit 0; GATE_FLAGS=--strict
+# fails on them too). Writes $(BENCH_DIR)/compare.md (a pull-request
+# comment, regressions first) beside base.txt and head.txt.
+#
+#   make bench-gate BASE=origin/main
+#   make bench-gate BASE=HEAD HEAD_TAGS=jwtgate_inject_cold   # must fail: +10% on the cold path
+#
+# Knobs: GATE_BENCH, the default subset (the 2048-bit verify paths, serial
+# and parallel: about 3-6 minutes on 2 cores); BENCH=<regexp> on the command
+# line replaces it (BENCH=. runs everything, ~1h). THRESHOLD (5%), RERUNS
+# (2), BENCH_COUNT (6), HEAD_TAGS (build tags of the head binary only).
+GATE_BENCH ?= ^BenchmarkVerify$$/^bits=2048$$
+THRESHOLD  ?= 5%
+RERUNS     ?= 2
+.PHONY: bench-gate
+bench-gate:
+	@test -n "$(BASE)" || { echo "usage: make bench-gate BASE=<git ref> [THRESHOLD=5%] [BENCH=<regexp>] [RERUNS=2]"; exit 2; }
+	@GO='$(GO)' BENCH='$(if $(filter command line,$(origin BENCH)),$(BENCH),$(GATE_BENCH))' BENCH_COUNT='$(BENCH_COUNT)' \
+	  BENCH_TIME='$(BENCH_TIME)' BENCH_PKG='$(BENCH_PKG)' HEAD_TAGS='$(HEAD_TAGS)' GATE=1 THRESHOLD='$(THRESHOLD)' \
+	  RERUNS='$(RERUNS)' GATE_FLAGS='$(GATE_FLAGS)' bench/compare.sh '$(BASE)' $(BENCH_DIR)
+	@echo "wrote $(BENCH_DIR)/compare.md"
 
 # Every benchmark once, with small token pools (JWTGATE_BENCH_SMOKE=1; see
 # bench/bench.go): a broken benchmark fails `make test`.
