@@ -31,6 +31,7 @@ func runVerify(b *testing.B, v *engine.Verifier, toks [][]byte, mode string, wan
 		}
 	}
 	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
 	b.ResetTimer()
 	if mode == "serial" {
 		n := len(toks)

@@ -44,9 +44,13 @@ type Options struct {
 // DefaultOptions are benchstat's levels and a 5% threshold.
 var DefaultOptions = Options{Threshold: 0.05, Alpha: 0.05, Confidence: 0.95}
 
-// Units compared.
+// Units compared. cpu-sec/op is the benchmark process's CPU time per op
+// (bench/ reports it as cpu-ns/op): where a benchmark reports it, it
+// decides instead of the wall time (sec/op), which on a shared machine
+// measures the neighbours' load more than the code.
 const (
 	unitTime   = "sec/op"
+	unitCPU    = "cpu-sec/op"
 	unitAllocs = "allocs/op"
 	unitBytes  = "B/op"
 )
@@ -76,10 +80,13 @@ type Metric struct {
 	Why     string
 }
 
-// Row is one benchmark: its time/op and allocs/op decide; B/op is shown.
+// Row is one benchmark: its time per op (CPU time when reported, else
+// wall time) and allocs/op decide; the wall time beside CPU time and B/op
+// are shown.
 type Row struct {
 	Name    string
-	Time    *Metric
+	Time    *Metric // unit cpu-sec/op or sec/op
+	Wall    *Metric // sec/op when Time is CPU time
 	Allocs  *Metric
 	Bytes   *Metric
 	Verdict Verdict
@@ -178,7 +185,13 @@ func Compare(base, head io.Reader, opt Options) (*Report, error) {
 			}
 			return compareUnit(unit, bv, hv, th, opt)
 		}
-		row.Time, row.Allocs, row.Bytes = metric(unitTime), metric(unitAllocs), metric(unitBytes)
+		row.Time, row.Allocs, row.Bytes = metric(unitCPU), metric(unitAllocs), metric(unitBytes)
+		if row.Time == nil {
+			row.Time = metric(unitTime)
+		} else {
+			row.Wall = metric(unitTime)
+			row.Wall.Verdict, row.Wall.Why = Pass, ""
+		}
 		if row.Time == nil && row.Allocs == nil {
 			continue
 		}
@@ -215,7 +228,7 @@ func compareUnit(unit string, bv, hv []float64, th *benchmath.Thresholds, opt Op
 	m.Spread = max(halfWidth(m.Base), halfWidth(m.Head))
 	m.Best = ratio(m.Head.Lo, m.Base.Hi) - 1
 	m.Worst = ratio(m.Head.Hi, m.Base.Lo) - 1
-	if len(bv) == len(hv) && unit == unitTime {
+	if len(bv) == len(hv) && (unit == unitTime || unit == unitCPU) {
 		r := make([]float64, len(bv))
 		for i := range bv {
 			r[i] = ratio(hv[i], bv[i])
@@ -228,7 +241,7 @@ func compareUnit(unit string, bv, hv []float64, th *benchmath.Thresholds, opt Op
 	switch unit {
 	case unitAllocs:
 		decideAllocs(m, significant)
-	case unitTime:
+	case unitTime, unitCPU:
 		decideTime(m, significant, opt.Threshold)
 	default:
 		m.Verdict = Pass
@@ -244,25 +257,29 @@ func compareUnit(unit string, bv, hv []float64, th *benchmath.Thresholds, opt Op
 // inconclusive.
 func decideTime(m *Metric, significant bool, threshold float64) {
 	pct := func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }
+	what := "time/op"
+	if m.Unit == unitCPU {
+		what = "CPU time/op"
+	}
 	switch {
 	case significant && m.Delta > threshold && (m.Spread <= threshold || m.Best > threshold):
 		m.Verdict = Regression
-		m.Why = fmt.Sprintf("time/op %s (p=%.3f), over the %s threshold", pct(m.Delta), m.P, fmtPct(threshold))
+		m.Why = fmt.Sprintf("%s %s (p=%.3f), over the %s threshold", what, pct(m.Delta), m.P, fmtPct(threshold))
 	case m.Delta > threshold && (significant || m.Best > threshold):
 		m.Verdict = Inconclusive
-		m.Why = fmt.Sprintf("time/op %s (p=%.3f) but the spread %s is wider than the threshold", pct(m.Delta), m.P, fmtSpread(m.Spread))
+		m.Why = fmt.Sprintf("%s %s (p=%.3f) but the spread %s is wider than the threshold", what, pct(m.Delta), m.P, fmtSpread(m.Spread))
 		if !significant {
-			m.Why = fmt.Sprintf("time/op %s but not significant (p=%.3f)", pct(m.Delta), m.P)
+			m.Why = fmt.Sprintf("%s %s but not significant (p=%.3f)", what, pct(m.Delta), m.P)
 		}
 	case m.Spread <= threshold || m.Worst <= threshold:
 		m.Verdict = Pass
 		if significant && m.Delta < -threshold {
 			m.Verdict = Improved
-			m.Why = fmt.Sprintf("time/op %s (p=%.3f)", pct(m.Delta), m.P)
+			m.Why = fmt.Sprintf("%s %s (p=%.3f)", what, pct(m.Delta), m.P)
 		}
 	default:
 		m.Verdict = Inconclusive
-		m.Why = fmt.Sprintf("spread %s is wider than the %s threshold", fmtSpread(m.Spread), fmtPct(threshold))
+		m.Why = fmt.Sprintf("%s spread %s is wider than the %s threshold", what, fmtSpread(m.Spread), fmtPct(threshold))
 	}
 }
 

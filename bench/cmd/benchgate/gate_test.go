@@ -16,6 +16,7 @@ type bench struct {
 	name   string
 	ns     []float64
 	allocs int
+	cpu    []float64 // cpu-ns/op, when reported
 }
 
 // around returns n values spread evenly over center×(1±spread), ascending
@@ -58,7 +59,11 @@ func resultFile(t *testing.T, commit string, bs ...bench) string {
 		wrote := false
 		for _, bm := range bs {
 			if run < len(bm.ns) {
-				fmt.Fprintf(&b, "Benchmark%s-2 \t 100000\t %.1f ns/op\t %d B/op\t %d allocs/op\n", bm.name, bm.ns[run], 48*bm.allocs, bm.allocs)
+				cpu := ""
+				if bm.cpu != nil {
+					cpu = fmt.Sprintf("\t %.1f cpu-ns/op", bm.cpu[run])
+				}
+				fmt.Fprintf(&b, "Benchmark%s-2 \t 100000\t %.1f ns/op%s\t %d B/op\t %d allocs/op\n", bm.name, bm.ns[run], cpu, 48*bm.allocs, bm.allocs)
 				wrote = true
 			}
 		}
@@ -103,19 +108,19 @@ func TestVerdicts(t *testing.T) {
 		want       Verdict
 		why        string // a substring of the reason
 	}{
-		{"clear regression", bench{cold, around(30000, 0.01, 6), 0}, bench{cold, around(33000, 0.01, 6), 0}, Regression, "time/op +10.0%"},
-		{"clear pass", bench{cold, around(30000, 0.01, 6), 0}, bench{cold, around(30100, 0.01, 6), 0}, Pass, ""},
-		{"significant but under the threshold", bench{cold, around(30000, 0.005, 6), 0}, bench{cold, around(31000, 0.005, 6), 0}, Pass, ""},
-		{"improvement", bench{cold, around(30000, 0.01, 6), 0}, bench{cold, around(25000, 0.01, 6), 0}, Improved, "time/op -16.7%"},
-		{"alloc increase", bench{cold, around(30000, 0.01, 6), 0}, bench{cold, around(30000, 0.01, 6), 1}, Regression, "allocs/op 0 → 1"},
-		{"alloc decrease", bench{cold, around(30000, 0.01, 6), 2}, bench{cold, around(30000, 0.01, 6), 1}, Improved, "allocs/op 2 → 1"},
-		{"wide spread", bench{cold, around(30000, 0.2, 6), 0}, bench{cold, rev(around(31000, 0.2, 6)), 0}, Inconclusive, "spread ±"},
-		{"wide spread, significant slowdown, intervals overlap", bench{cold, around(30000, 0.1, 6), 0}, bench{cold, rev(around(36000, 0.1, 6)), 0}, Inconclusive, "wider than the threshold"},
-		{"wide spread, intervals far apart", bench{cold, around(30000, 0.08, 6), 0}, bench{cold, rev(around(45000, 0.08, 6)), 0}, Regression, "time/op +50.1%"},
-		{"wide spread that the pairs cancel", bench{cold, around(30000, 0.2, 6), 0}, bench{cold, scale(around(30000, 0.2, 6), 1.01), 0}, Pass, ""},
-		{"paired slowdown, not significant", bench{cold, around(30000, 0.2, 6), 0}, bench{cold, scale(around(30000, 0.2, 6), 1.1), 0}, Inconclusive, "not significant"},
-		{"unpaired (different run counts), wide", bench{cold, around(30000, 0.2, 6), 0}, bench{cold, around(30000, 0.2, 8), 0}, Inconclusive, "spread ±"},
-		{"too few runs for an interval", bench{cold, around(30000, 0.01, 3), 0}, bench{cold, around(30000, 0.01, 3), 0}, Inconclusive, "spread ±∞ (too few runs)"},
+		{"clear regression", bench{cold, around(30000, 0.01, 6), 0, nil}, bench{cold, around(33000, 0.01, 6), 0, nil}, Regression, "time/op +10.0%"},
+		{"clear pass", bench{cold, around(30000, 0.01, 6), 0, nil}, bench{cold, around(30100, 0.01, 6), 0, nil}, Pass, ""},
+		{"significant but under the threshold", bench{cold, around(30000, 0.005, 6), 0, nil}, bench{cold, around(31000, 0.005, 6), 0, nil}, Pass, ""},
+		{"improvement", bench{cold, around(30000, 0.01, 6), 0, nil}, bench{cold, around(25000, 0.01, 6), 0, nil}, Improved, "time/op -16.7%"},
+		{"alloc increase", bench{cold, around(30000, 0.01, 6), 0, nil}, bench{cold, around(30000, 0.01, 6), 1, nil}, Regression, "allocs/op 0 → 1"},
+		{"alloc decrease", bench{cold, around(30000, 0.01, 6), 2, nil}, bench{cold, around(30000, 0.01, 6), 1, nil}, Improved, "allocs/op 2 → 1"},
+		{"wide spread", bench{cold, around(30000, 0.2, 6), 0, nil}, bench{cold, rev(around(31000, 0.2, 6)), 0, nil}, Inconclusive, "spread ±"},
+		{"wide spread, significant slowdown, intervals overlap", bench{cold, around(30000, 0.1, 6), 0, nil}, bench{cold, rev(around(36000, 0.1, 6)), 0, nil}, Inconclusive, "wider than the threshold"},
+		{"wide spread, intervals far apart", bench{cold, around(30000, 0.08, 6), 0, nil}, bench{cold, rev(around(45000, 0.08, 6)), 0, nil}, Regression, "time/op +50.1%"},
+		{"wide spread that the pairs cancel", bench{cold, around(30000, 0.2, 6), 0, nil}, bench{cold, scale(around(30000, 0.2, 6), 1.01), 0, nil}, Pass, ""},
+		{"paired slowdown, not significant", bench{cold, around(30000, 0.2, 6), 0, nil}, bench{cold, scale(around(30000, 0.2, 6), 1.1), 0, nil}, Inconclusive, "not significant"},
+		{"unpaired (different run counts), wide", bench{cold, around(30000, 0.2, 6), 0, nil}, bench{cold, around(30000, 0.2, 8), 0, nil}, Inconclusive, "spread ±"},
+		{"too few runs for an interval", bench{cold, around(30000, 0.01, 3), 0, nil}, bench{cold, around(30000, 0.01, 3), 0, nil}, Inconclusive, "spread ±∞ (too few runs)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := compareT(t, resultFile(t, "base", tc.base), resultFile(t, "head", tc.head))
@@ -130,13 +135,41 @@ func TestVerdicts(t *testing.T) {
 	}
 }
 
+// TestCPUTimeDecides: where benchmarks report cpu-ns/op, the CPU time
+// decides and the wall time (noisy on a shared machine) is only shown.
+func TestCPUTimeDecides(t *testing.T) {
+	wall := around(40000, 0.5, 6)
+	for _, tc := range []struct {
+		name string
+		head []float64
+		want Verdict
+		why  string
+	}{
+		{"same CPU time, wild wall time", around(20100, 0.01, 6), Pass, ""},
+		{"CPU time +10%", around(22000, 0.01, 6), Regression, "CPU time/op +10.0%"},
+		{"CPU time spread wide", rev(around(20000, 0.3, 6)), Inconclusive, "CPU time/op spread"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := compareT(t, resultFile(t, "base", bench{cold, wall, 0, around(20000, 0.01, 6)}),
+				resultFile(t, "head", bench{cold, rev(wall), 0, tc.head}))
+			row := verdictOf(t, rep, cold)
+			if row.Verdict != tc.want || !strings.Contains(row.Why, tc.why) || row.Time.Unit != unitCPU {
+				t.Errorf("verdict %v (%s) on %s, want %v (%q) on %s", row.Verdict, row.Why, row.Time.Unit, tc.want, tc.why, unitCPU)
+			}
+			if row.Wall == nil || row.Wall.Spread < 0.5 {
+				t.Errorf("wall time %+v, want shown with its wide spread", row.Wall)
+			}
+		})
+	}
+}
+
 // TestExitStatus runs the command: 1 on a regression, 0 on a pass and on
 // inconclusive (1 with --strict), 2 on usage errors.
 func TestExitStatus(t *testing.T) {
-	base := resultFile(t, "base", bench{cold, around(30000, 0.01, 6), 0}, bench{"Verify/bits=2048/path=cached/mode=serial", rev(around(80, 0.2, 6)), 0})
-	same := resultFile(t, "same", bench{cold, around(30050, 0.01, 6), 0}, bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0})
-	slow := resultFile(t, "slow", bench{cold, around(33000, 0.01, 6), 0}, bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0})
-	allocs := resultFile(t, "allocs", bench{cold, around(30000, 0.01, 6), 1}, bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0})
+	base := resultFile(t, "base", bench{cold, around(30000, 0.01, 6), 0, nil}, bench{"Verify/bits=2048/path=cached/mode=serial", rev(around(80, 0.2, 6)), 0, nil})
+	same := resultFile(t, "same", bench{cold, around(30050, 0.01, 6), 0, nil}, bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0, nil})
+	slow := resultFile(t, "slow", bench{cold, around(33000, 0.01, 6), 0, nil}, bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0, nil})
+	allocs := resultFile(t, "allocs", bench{cold, around(30000, 0.01, 6), 1, nil}, bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0, nil})
 	for _, tc := range []struct {
 		args []string
 		want int
@@ -190,8 +223,8 @@ func TestRerunPattern(t *testing.T) {
 		if i == 1 || i == 3 { // inconclusive: parallel cold and expired
 			spread = 0.3
 		}
-		bb = append(bb, bench{n, around(1000, spread, 6), 0})
-		hb = append(hb, bench{n, rev(around(1000, spread, 6)), 0})
+		bb = append(bb, bench{n, around(1000, spread, 6), 0, nil})
+		hb = append(hb, bench{n, rev(around(1000, spread, 6)), 0, nil})
 	}
 	dir := t.TempDir()
 	rerun := filepath.Join(dir, "rerun")
@@ -222,7 +255,7 @@ func TestRerunPattern(t *testing.T) {
 		}
 	}
 	// Nothing inconclusive: an empty file.
-	same := resultFile(t, "same", bench{cold, around(1000, 0.01, 6), 0})
+	same := resultFile(t, "same", bench{cold, around(1000, 0.01, 6), 0, nil})
 	if code := run([]string{"--rerun", rerun, same, same}, &out, &errOut); code != 0 {
 		t.Fatal(code)
 	}
@@ -235,14 +268,14 @@ func TestRerunPattern(t *testing.T) {
 // first, then inconclusive, then the rest.
 func TestMarkdown(t *testing.T) {
 	base := resultFile(t, "abc123",
-		bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0},
-		bench{"Verify/bits=2048/path=cached-many/mode=serial", around(90, 0.3, 6), 0},
-		bench{cold, around(30000, 0.01, 6), 0})
+		bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0, nil},
+		bench{"Verify/bits=2048/path=cached-many/mode=serial", around(90, 0.3, 6), 0, nil},
+		bench{cold, around(30000, 0.01, 6), 0, nil})
 	head := resultFile(t, "def456",
-		bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0},
-		bench{"Verify/bits=2048/path=cached-many/mode=serial", rev(around(90, 0.3, 6)), 0},
-		bench{cold, around(33000, 0.01, 6), 0},
-		bench{"Verify/bits=4096/path=cold/mode=serial", around(80000, 0.01, 6), 0})
+		bench{"Verify/bits=2048/path=cached/mode=serial", around(80, 0.01, 6), 0, nil},
+		bench{"Verify/bits=2048/path=cached-many/mode=serial", rev(around(90, 0.3, 6)), 0, nil},
+		bench{cold, around(33000, 0.01, 6), 0, nil},
+		bench{"Verify/bits=4096/path=cold/mode=serial", around(80000, 0.01, 6), 0, nil})
 	md := filepath.Join(t.TempDir(), "compare.md")
 	var out, errOut bytes.Buffer
 	if code := run([]string{"--markdown", md, "--reruns", "2", base, head}, &out, &errOut); code != 1 {
@@ -258,7 +291,7 @@ func TestMarkdown(t *testing.T) {
 		"over 5% that is significant (Mann-Whitney U, p < 0.05)",
 		"(2 reruns here)",
 		"base `abc123`, head `def456`; cpu: Test CPU @ 1GHz; base and head run alternately, 6/6 runs",
-		"| ❌ regression | `Verify/bits=2048/path=cold/mode=serial-2` | 30µs ±1% | 33µs ±1% | +10.0% ±0.0% | 0.002 | 0 | 0 |",
+		"| ❌ regression | `Verify/bits=2048/path=cold/mode=serial-2` | 30µs ±1% | 33µs ±1% | +10.0% ±0.0% | 0.002 |  | 0 | 0 |",
 		"`Verify/bits=4096/path=cold/mode=serial-2` is only in the head results (new).",
 	} {
 		if !strings.Contains(s, want) {

@@ -51,17 +51,18 @@ func (r *Report) WriteMarkdown(w io.Writer, reruns int) error {
 	if reruns > 0 {
 		fmt.Fprintf(&b, " (%s here)", plural(reruns, "rerun"))
 	}
-	b.WriteString(" and, if it stays wide, reported as inconclusive instead of passing or failing on noise.\n\n")
+	b.WriteString(" and, if it stays wide, reported as inconclusive instead of passing or failing on noise. " +
+		"Time is the benchmark process's CPU time per op where the benchmark reports it (cpu-ns/op), since wall time on a shared machine measures the other load; the wall-time change is shown beside it.\n\n")
 	if v := r.describe(); v != "" {
 		b.WriteString(v + "\n\n")
 	}
-	b.WriteString("| | benchmark | time/op base | time/op head | Δ time | p | allocs/op | B/op | why |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| | benchmark | time/op base | time/op head | Δ time | p | Δ wall time | allocs/op | B/op | why |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			icon(row.Verdict), row.Name,
 			timeCell(row.Time, true), timeCell(row.Time, false), deltaCell(row.Time), pCell(row.Time),
-			changeCell(row.Allocs), changeCell(row.Bytes), row.Why)
+			deltaCell(row.Wall), changeCell(row.Allocs), changeCell(row.Bytes), row.Why)
 	}
 	for _, n := range r.OnlyBase {
 		fmt.Fprintf(&b, "\n`%s` is only in the base results (removed or renamed).", n)
@@ -101,15 +102,19 @@ func timeCell(m *Metric, base bool) string {
 	if m == nil {
 		return ""
 	}
+	cpu := ""
+	if m.Unit == unitCPU {
+		cpu = " CPU"
+	}
 	s := m.Head
 	if base {
 		s = m.Base
 	}
 	hw := halfWidth(s)
 	if math.IsInf(hw, 0) {
-		return fmtTime(s.Center) + " ±∞"
+		return fmtTime(s.Center) + cpu + " ±∞"
 	}
-	return fmt.Sprintf("%s ±%.0f%%", fmtTime(s.Center), 100*hw)
+	return fmt.Sprintf("%s%s ±%.0f%%", fmtTime(s.Center), cpu, 100*hw)
 }
 
 func deltaCell(m *Metric) string {
