@@ -85,6 +85,9 @@ func (r *Report) describe() string {
 	if cpu := r.HeadConfig["cpu"]; cpu != "" {
 		parts = append(parts, "cpu: "+cpu)
 	}
+	if id := r.HeadConfig["cpu-id"]; id != "" {
+		parts = append(parts, "cpu-id: "+id)
+	}
 	if n := r.HeadConfig["nproc"]; n != "" {
 		parts = append(parts, n+" cores")
 	}
