@@ -18,6 +18,12 @@
 #                                   rounds; prints the CPU identity, medians and the
 #                                   spread of per-round ratios, and rewrites the
 #                                   bench:rsa block of docs/BENCHMARKS.md
+#   make bench-rsa-arm64            the same for GOARCH=arm64 under qemu-aarch64-static
+#                                   (emulated: evidence for the arm64 rule, not a
+#                                   native figure); rewrites the bench:rsa-arm64 block
+#   make bench-rsa-ir               instructions per verification (valgrind; load-
+#                                   independent) of crypto/rsa, the no-ADX and the
+#                                   portable paths
 #
 # Knobs: BENCH (regexp, default .), BENCH_COUNT (6), BENCH_TIME (1s),
 # BENCH_PKG (./bench/), BENCH_OPENSSL (1: run `openssl speed rsa2048` after
@@ -33,7 +39,7 @@ BENCHSTAT    ?= $(shell command -v benchstat 2>/dev/null || echo $(GOBIN_DIR)/be
 BENCH_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo nocommit)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 BENCH_OUT    ?= $(BENCH_DIR)/$(shell date -u +%Y-%m-%d)-$(BENCH_COMMIT).txt
 
-.PHONY: bench-suite bench-compare bench-smoke bench-doc bench-rsa benchstat-install
+.PHONY: bench-suite bench-compare bench-smoke bench-doc bench-rsa bench-rsa-arm64 bench-rsa-ir benchstat-install
 
 RSA_ROUNDS    ?= 8
 RSA_BENCHTIME ?= 1s
@@ -44,6 +50,16 @@ bench-rsa:
 	$(GO) run ./bench/cmd/benchrsa --rounds $(RSA_ROUNDS) --benchtime $(RSA_BENCHTIME) \
 	  --openssl-seconds $(RSA_OPENSSL_S) --out $(RSA_OUT) --doc docs/BENCHMARKS.md
 	@mkdir -p bench/results && cp $(RSA_OUT) bench/results/rsa.txt
+
+bench-rsa-arm64:
+	@command -v qemu-aarch64-static >/dev/null || { echo "bench-rsa-arm64 needs qemu-aarch64-static: apt-get install qemu-user-static" >&2; exit 1; }
+	$(GO) run ./bench/cmd/benchrsa --goarch arm64 --exec qemu-aarch64-static --impl ours,stdlib \
+	  --rounds $(RSA_ROUNDS) --benchtime 300x --openssl-seconds 0 \
+	  --out $(BENCH_DIR)/rsa-arm64.txt --doc docs/BENCHMARKS.md --block rsa-arm64
+	@mkdir -p bench/results && cp $(BENCH_DIR)/rsa-arm64.txt bench/results/rsa-arm64.txt
+
+bench-rsa-ir:
+	bench/rsa-instructions.sh
 
 # `bench` is declared in the Makefile; this adds the suite to it.
 bench: bench-suite

@@ -31,11 +31,12 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const (
-	beginMarker = "<!-- bench:rsa -->"
-	endMarker   = "<!-- /bench:rsa -->"
-	pkg         = "./engine/internal/rsaverify"
-)
+const pkg = "./engine/internal/rsaverify"
+
+// markers delimit the block --doc rewrites, named by --block.
+func markers(block string) (begin, end string) {
+	return "<!-- bench:" + block + " -->", "<!-- /bench:" + block + " -->"
+}
 
 type config struct {
 	rounds         int
@@ -45,6 +46,8 @@ type config struct {
 	impls          []string
 	out, doc, res  string
 	opensslBin     string
+	goarch, execW  string
+	block          string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -55,9 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.benchtime, "benchtime", "1s", "Go -test.benchtime per benchmark and round")
 	fs.IntVar(&c.opensslSeconds, "openssl-seconds", 2, "openssl speed -seconds per round; 0 skips OpenSSL")
 	fs.IntSliceVar(&c.bits, "bits", []int{2048, 3072, 4096}, "key sizes (2048, 3072, 4096)")
-	fs.StringSliceVar(&c.impls, "impl", []string{"ours", "stdlib", "portable"}, "Go implementations: ours, stdlib (crypto/rsa), portable (ours with the assembly off)")
+	fs.StringSliceVar(&c.impls, "impl", []string{"ours", "stdlib", "noadx", "portable"}, "Go implementations: ours, stdlib (crypto/rsa), noadx (ours without BMI2/ADX: MULQ assembly, amd64), portable (ours in Go only)")
 	fs.StringVar(&c.out, "out", "", "write the raw results (benchstat format) here")
-	fs.StringVar(&c.doc, "doc", "", "rewrite the block between "+beginMarker+" and "+endMarker+" of this markdown file")
+	fs.StringVar(&c.doc, "doc", "", "rewrite the block between <!-- bench:BLOCK --> and <!-- /bench:BLOCK --> of this markdown file")
+	fs.StringVar(&c.block, "block", "rsa", "name of the --doc block")
+	fs.StringVar(&c.goarch, "goarch", "", "build the benchmarks for this GOARCH (e.g. arm64, run with --exec)")
+	fs.StringVar(&c.execW, "exec", "", "run the benchmark binary through this program (e.g. qemu-aarch64-static)")
 	fs.StringVar(&c.res, "results", "", "render this results file instead of measuring")
 	fs.StringVar(&c.opensslBin, "openssl", "openssl", "openssl binary")
 	if err := fs.Parse(args); err != nil {
@@ -77,8 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, i := range c.impls {
-		if i != "ours" && i != "stdlib" && i != "portable" {
-			fmt.Fprintf(stderr, "benchrsa: --impl %q: want ours, stdlib or portable\n", i)
+		if i != "ours" && i != "stdlib" && i != "noadx" && i != "portable" {
+			fmt.Fprintf(stderr, "benchrsa: --impl %q: want ours, stdlib, noadx or portable\n", i)
 			return 2
 		}
 	}
@@ -110,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	md := r.markdown(c.bits, filepath.Base(source))
 	io.WriteString(stdout, md)
 	if c.doc != "" {
-		if err := rewrite(c.doc, md); err != nil {
+		if err := rewrite(c.doc, c.block, md); err != nil {
 			fmt.Fprintln(stderr, "benchrsa:", err)
 			return 1
 		}
@@ -128,6 +134,9 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 	bin := filepath.Join(tmp, "rsaverify.test")
 	build := exec.Command("go", "test", "-c", "-o", bin, pkg)
 	build.Stderr = stderr
+	if c.goarch != "" {
+		build.Env = append(os.Environ(), "GOARCH="+c.goarch)
+	}
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", pkg, err)
 	}
@@ -140,6 +149,9 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 	if v, err := exec.Command("go", "version").Output(); err == nil {
 		fmt.Fprintf(&out, "go: %s\n", strings.TrimSpace(string(v)))
 	}
+	if c.execW != "" {
+		fmt.Fprintf(&out, "emulation: GOARCH=%s under %s\n", c.goarch, c.execW)
+	}
 	fmt.Fprintf(stderr, "cpu: %s\n", cpu)
 
 	bitsRe := make([]string, len(c.bits))
@@ -148,8 +160,12 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 	}
 	benchRe := "^BenchmarkVerify$/^bits=(" + strings.Join(bitsRe, "|") + ")$/^impl=(" + strings.Join(c.impls, "|") + ")$"
 	goRound := func() error {
-		cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", benchRe, "-test.benchmem",
-			"-test.benchtime", c.benchtime, "-test.count", "1")
+		args := []string{bin, "-test.run", "^$", "-test.bench", benchRe, "-test.benchmem",
+			"-test.benchtime", c.benchtime, "-test.count", "1"}
+		if c.execW != "" {
+			args = append([]string{c.execW}, args...)
+		}
+		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = pkg
 		cmd.Stderr = stderr
 		b, err := cmd.Output()
@@ -206,7 +222,8 @@ func opensslVerify(b []byte) (float64, bool) {
 	return v, err == nil && v > 0
 }
 
-func rewrite(path, md string) error {
+func rewrite(path, block, md string) error {
+	beginMarker, endMarker := markers(block)
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return err

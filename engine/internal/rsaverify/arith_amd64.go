@@ -1,8 +1,13 @@
 package rsaverify
 
-// useADX selects the MULX/ADCX/ADOX assembly; tests may clear it to force
-// the portable path.
-var useADX = hasBMI2ADX()
+// Three paths, chosen once: the MULX/ADCX/ADOX assembly (useADX) on CPUs
+// with BMI2 and ADX, otherwise a MULQ assembly loop (useMULQ), otherwise
+// (tests only, on amd64) the portable Go of arith.go. Tests clear the flags
+// to force the slower paths.
+var (
+	useADX  = hasBMI2ADX()
+	useMULQ = true
+)
 
 // hasBMI2ADX reports whether the CPU supports the BMI2 and ADX extensions.
 func hasBMI2ADX() bool
@@ -12,9 +17,18 @@ func hasBMI2ADX() bool
 //go:noescape
 func addMulVVWADX(z, x []uint64, y uint64) (c uint64)
 
+// addMulVVWMULQ is addMulVVW with MULQ and one carry chain, for CPUs
+// without BMI2/ADX. len(z) == len(x) > 0.
+//
+//go:noescape
+func addMulVVWMULQ(z, x []uint64, y uint64) (c uint64)
+
 func addMulVVW(z, x []uint64, y uint64) uint64 {
 	if useADX {
 		return addMulVVWADX(z, x, y)
+	}
+	if useMULQ {
+		return addMulVVWMULQ(z, x, y)
 	}
 	return addMulVVWGeneric(z, x, y)
 }

@@ -393,3 +393,74 @@ sdiag:
 	LEAQ 32(DI), DI
 	LOOP sdiag
 	RET
+
+// func addMulVVWMULQ(z, x []uint64, y uint64) (c uint64)
+//
+// z += x·y for CPUs without BMI2/ADX: MULQ with one ADD/ADC carry chain,
+// four limbs per iteration, then the len(z) mod 4 rest one at a time.
+TEXT ·addMulVVWMULQ(SB), NOSPLIT, $0-64
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), BX
+	MOVQ x_base+24(FP), SI
+	MOVQ y+48(FP), R8
+	XORQ R9, R9             // carry limb
+	MOVQ BX, CX
+	SHRQ $2, CX
+	ANDQ $3, BX
+	TESTQ CX, CX
+	JZ   qtail
+qblock:
+	MOVQ 0(SI), AX
+	MULQ R8
+	ADDQ R9, AX
+	ADCQ $0, DX
+	ADDQ AX, 0(DI)
+	ADCQ $0, DX
+	MOVQ DX, R9
+
+	MOVQ 8(SI), AX
+	MULQ R8
+	ADDQ R9, AX
+	ADCQ $0, DX
+	ADDQ AX, 8(DI)
+	ADCQ $0, DX
+	MOVQ DX, R9
+
+	MOVQ 16(SI), AX
+	MULQ R8
+	ADDQ R9, AX
+	ADCQ $0, DX
+	ADDQ AX, 16(DI)
+	ADCQ $0, DX
+	MOVQ DX, R9
+
+	MOVQ 24(SI), AX
+	MULQ R8
+	ADDQ R9, AX
+	ADCQ $0, DX
+	ADDQ AX, 24(DI)
+	ADCQ $0, DX
+	MOVQ DX, R9
+
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  qblock
+qtail:
+	TESTQ BX, BX
+	JZ   qdone
+qtailloop:
+	MOVQ 0(SI), AX
+	MULQ R8
+	ADDQ R9, AX
+	ADCQ $0, DX
+	ADDQ AX, 0(DI)
+	ADCQ $0, DX
+	MOVQ DX, R9
+	ADDQ $8, SI
+	ADDQ $8, DI
+	DECQ BX
+	JNZ  qtailloop
+qdone:
+	MOVQ R9, c+56(FP)
+	RET

@@ -3,7 +3,10 @@
 package rsaverify
 
 // useADX is always false off amd64: only the portable path exists.
-var useADX = false
+var (
+	useADX  = false
+	useMULQ = false
+)
 
 func addMulVVW(z, x []uint64, y uint64) uint64 { return addMulVVWGeneric(z, x, y) }
 

@@ -31,17 +31,27 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("bits=%d/impl=portable", bits), func(b *testing.B) {
-			saved := useADX
-			useADX = false // the path of hosts without BMI2/ADX and of other arches
-			defer func() { useADX = saved }()
-			b.ReportAllocs()
-			for b.Loop() {
-				if !k.fast.VerifyPKCS1v15SHA256(&digest, sig) {
-					b.Fatal("verify failed")
-				}
+		// The paths of other hosts: noadx is the MULQ assembly of amd64
+		// CPUs without BMI2/ADX, portable the Go of other architectures.
+		for _, p := range []struct {
+			name      string
+			adx, mulq bool
+		}{{"noadx", false, true}, {"portable", false, false}} {
+			if p.mulq && !useMULQ {
+				continue
 			}
-		})
+			b.Run(fmt.Sprintf("bits=%d/impl=%s", bits, p.name), func(b *testing.B) {
+				savedADX, savedMULQ := useADX, useMULQ
+				useADX, useMULQ = p.adx, p.mulq
+				defer func() { useADX, useMULQ = savedADX, savedMULQ }()
+				b.ReportAllocs()
+				for b.Loop() {
+					if !k.fast.VerifyPKCS1v15SHA256(&digest, sig) {
+						b.Fatal("verify failed")
+					}
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("bits=%d/impl=ours-parallel", bits), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -28,9 +28,11 @@ func FuzzVerifyPKCS1v15SHA256(f *testing.F) {
 		f.Add(byte(2*i), digest[:], []byte{1, 2, 3})
 		f.Add(byte(2*i)|0x80, digest[:], k.signEM(em)) // portable path
 		f.Add(byte(2*i+1)|0x80, digest[:], bad)
+		f.Add(byte(2*i)|0xc0, digest[:], k.signEM(em)) // portable Go
+		f.Add(byte(2*i+1)|0xc0, digest[:], bad)
 	}
 	f.Fuzz(func(t *testing.T, mode byte, d []byte, raw []byte) {
-		k := fuzzKeys[int(mode&0x7f>>1)%len(fuzzKeys)]
+		k := fuzzKeys[int(mode&0x3f>>1)%len(fuzzKeys)]
 		var digest [32]byte
 		copy(digest[:], d)
 		sig := raw
@@ -43,12 +45,13 @@ func FuzzVerifyPKCS1v15SHA256(f *testing.F) {
 			copy(em[len(em)-len(raw):], raw)
 			sig = k.signEM(em)
 		}
-		// Bit 7 of mode forces the portable path (when the assembly one
-		// is the default), so both are fuzzed against crypto/rsa.
-		saved := useADX
-		useADX = saved && mode&0x80 == 0
+		// Bits 7 and 6 of mode switch off the ADX and MULQ assembly, so
+		// every path is fuzzed against crypto/rsa.
+		savedADX, savedMULQ := useADX, useMULQ
+		useADX = savedADX && mode&0x80 == 0
+		useMULQ = savedMULQ && mode&0x40 == 0
 		got := k.fast.VerifyPKCS1v15SHA256(&digest, sig)
-		useADX = saved
+		useADX, useMULQ = savedADX, savedMULQ
 		if std := stdVerify(k.pub, &digest, sig); got != std {
 			t.Fatalf("ours=%v crypto/rsa=%v key=%s digest=%x sig=%x", got, std, k.name, digest, sig)
 		}

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		fmt.Print(cpuinfo.Read().Config())
-		fmt.Printf("rsaverify-asm: %v\n", useADX)
+		fmt.Printf("rsaverify-adx: %v\nrsaverify-mulq: %v\n", useADX, useMULQ)
 	}
 	os.Exit(m.Run())
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"math/big"
 	mrand "math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -20,23 +21,26 @@ var otherPrefixes = map[string][]byte{
 	"none":            {},
 }
 
-// both runs f once with the assembly path (when the CPU has it) and once
-// with the portable path forced.
+// both runs f on every path this CPU has: the ADX assembly, the MULQ
+// assembly (amd64) and the portable Go.
 func both(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	saved := useADX
-	defer func() { useADX = saved }()
-	if saved {
-		t.Run("asm", func(t *testing.T) { useADX = true; f(t) })
+	savedADX, savedMULQ := useADX, useMULQ
+	defer func() { useADX, useMULQ = savedADX, savedMULQ }()
+	if savedADX {
+		t.Run("asm", func(t *testing.T) { useADX, useMULQ = true, savedMULQ; f(t) })
 	}
-	t.Run("generic", func(t *testing.T) { useADX = false; f(t) })
+	if savedMULQ {
+		t.Run("mulq", func(t *testing.T) { useADX, useMULQ = false, true; f(t) })
+	}
+	t.Run("generic", func(t *testing.T) { useADX, useMULQ = false, false; f(t) })
 }
 
-// scale returns n for the default path and a smaller count when the
-// portable path is forced on a CPU that has the assembly one (it is then
-// exercised a second time and is much slower under -race).
+// scale returns n for the default path and a smaller count when a slower
+// path is forced (it is then exercised again and is much slower under
+// -race).
 func scale(n int) int {
-	if !useADX && hasBMI2ADX() {
+	if !useADX && hasBMI2ADX() || !useMULQ && runtime.GOARCH == "amd64" {
 		return (n + 3) / 4
 	}
 	return n
