@@ -23,6 +23,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -30,8 +31,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -110,6 +114,7 @@ var (
 	_ engine.KeyStore        = (*Store)(nil)
 	_ engine.UsageRecorder   = (*Store)(nil)
 	_ engine.RegistryScanner = (*Store)(nil)
+	_ engine.RecentKeysLoader = (*Store)(nil)
 )
 
 // Open opens the key store file at path, creating it (mode 0600) and its
@@ -433,6 +438,85 @@ func (s *Store) ScanKIDs(ctx context.Context, fn func(kid, project []byte)) erro
 			return nil
 		})
 	})
+}
+
+// RecentKeys implements engine.RecentKeysLoader: one pass over the records
+// reading only their last_used_at, then the n most recent are decoded (on
+// all cores).
+func (s *Store) RecentKeys(ctx context.Context, n int) ([]*engine.Key, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	type recent struct {
+		kid, raw []byte
+		last     int64 // unix nanos; math.MinInt64 when never used
+	}
+	var all []recent
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketKeys).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(all)%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			all = append(all, recent{kid: k, raw: v, last: lastUsedOf(v)})
+		}
+		slices.SortFunc(all, func(a, b recent) int {
+			if c := cmp.Compare(b.last, a.last); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.kid, b.kid)
+		})
+		all = all[:min(n, len(all))]
+		for i := range all { // valid only in the transaction
+			all[i].kid, all[i].raw = bytes.Clone(all[i].kid), bytes.Clone(all[i].raw)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*engine.Key, len(all))
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(all); i += workers {
+				out[i], errs[i] = decodeKey(string(all[i].kid), all[i].raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var lastUsedField = []byte(`"last_used_at":"`)
+
+// lastUsedOf reads a record's last_used_at without decoding the record;
+// math.MinInt64 when it has none (or it cannot be read: such a record is
+// simply not warmed).
+func lastUsedOf(raw []byte) int64 {
+	i := bytes.Index(raw, lastUsedField)
+	if i < 0 {
+		return math.MinInt64
+	}
+	rest := raw[i+len(lastUsedField):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return math.MinInt64
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	if err != nil {
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }
 
 // ImportKeys stores many new keys in one transaction (one fsync): bulk

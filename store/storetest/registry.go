@@ -111,6 +111,9 @@ func RunRegistry(t *testing.T, open func(t *testing.T) engine.KeyStore) {
 	keys := make([]*engine.Key, n)
 	for i := range keys {
 		keys[i] = NewKey("reg-"+strconv.Itoa(i), "proj-"+strconv.Itoa(i%50), base.Add(time.Duration(i)*time.Microsecond))
+		if i >= 100 && i < 110 {
+			keys[i].LastUsedAt = base.Add(time.Duration(i) * time.Hour)
+		}
 	}
 	if err := imp.ImportKeys(ctx, keys); err != nil {
 		t.Fatal(err)
@@ -124,6 +127,20 @@ func RunRegistry(t *testing.T, open func(t *testing.T) engine.KeyStore) {
 	}
 	if len(seen) != n || seen["reg-1234"] != "proj-34" {
 		t.Fatalf("ScanKIDs saw %d kids (reg-1234 in %q), want %d (proj-34)", len(seen), seen["reg-1234"], n)
+	}
+
+	if rk, ok := st.(engine.RecentKeysLoader); ok {
+		got, err := rk.RecentKeys(ctx, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kids []string
+		for _, k := range got {
+			kids = append(kids, k.KID)
+		}
+		if fmt.Sprint(kids) != "[reg-109 reg-108 reg-107 reg-106]" || !got[0].LastUsedAt.Equal(keys[109].LastUsedAt) || got[0].Public.N.Cmp(keys[109].Public.N) != 0 {
+			t.Fatalf("RecentKeys(4) = %v, want reg-109 to reg-106 with their key material", kids)
+		}
 	}
 
 	cs := &Counting{KeyStore: st}
@@ -140,6 +157,11 @@ func RunRegistry(t *testing.T, open func(t *testing.T) engine.KeyStore) {
 	}
 	if s := v.Stats(); !s.IndexReady || s.IndexedKIDs != n {
 		t.Fatalf("index: ready %v with %d kids, want ready with %d", s.IndexReady, s.IndexedKIDs, n)
+	}
+	// All keys fit in the default key cache: the most recently used are
+	// read at start, so that none costs a store read on first use.
+	if s, rep := v.Stats(), v.LastLoad(); rep.Warmed != n || s.KeySize != n || s.KeyLoads != 0 {
+		t.Fatalf("warming: %d keys warmed, %d held, %d read one by one; want %d, %d, 0", rep.Warmed, s.KeySize, s.KeyLoads, n, n)
 	}
 
 	t.Run("UnknownKIDFlood", func(t *testing.T) {
