@@ -414,3 +414,7 @@ func (v *Verifier) LastLoad() LoadReport {
 	defer r.mu.Unlock()
 	return r.last
 }
+
+// Cached reports whether the key of kid is held, prepared, in the key
+// cache (its next verify reads no store).
+func (v *Verifier) Cached(kid string) bool { return v.keys.peek(kid) != nil }
