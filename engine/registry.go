@@ -189,7 +189,9 @@ func (r *registry) run() {
 		r.mu.Unlock()
 		rep := r.load()
 		r.mu.Lock()
-		r.last = rep
+		if rep.Err != nil {
+			r.last.Err = rep.Err
+		}
 		switch {
 		case r.closed.Load():
 		case rep.Err != nil:
@@ -257,6 +259,9 @@ func (r *registry) load() (rep LoadReport) {
 	r.mu.Unlock()
 	rep.Warmed, rep.Err = r.warm()
 	rep.Duration = time.Since(start)
+	r.mu.Lock()
+	r.last = rep
+	r.mu.Unlock()
 	r.markReady()
 	return rep
 }
