@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/verdict"
 	"github.com/valyala/fasthttp"
 )
 
@@ -186,11 +187,11 @@ func (s *Server) adminAuthorized(h *fasthttp.RequestHeader) bool {
 	if len(all) != 1 {
 		return false
 	}
-	v := all[0]
-	if len(v) <= len(bearerPrefix) || !asciiEqualFold(v[:len(bearerPrefix)], bearerPrefix) {
+	tok, code := verdict.BearerToken(all[0], len(all[0]))
+	if code != engine.CodeOK {
 		return false
 	}
-	got := sha256.Sum256(v[len(bearerPrefix):])
+	got := sha256.Sum256(tok)
 	return subtle.ConstantTimeCompare(got[:], s.adminHash[:]) == 1
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/verdict"
 	"github.com/valyala/fasthttp"
 )
 
@@ -190,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, v: v, store: cfg.Store, metrics: newVerifyMetrics()}
 	for name, hdr := range cfg.ClaimHeaders {
-		if name == "" || !validHeaderName(hdr) {
+		if name == "" || !verdict.ValidHeaderName(hdr) {
 			return nil, errors.New("server: claim header " + name + "=" + hdr + ": need a claim name and a valid HTTP header name")
 		}
 		s.claimHeaders = append(s.claimHeaders, claimHeader{claim: name, header: []byte(hdr)})
@@ -203,19 +204,6 @@ func New(cfg Config) (*Server, error) {
 	s.verifySrv = s.newFastServer("jwtgate", s.VerifyHandler(), MaxVerifyBodyBytes)
 	s.adminSrv = s.newFastServer("jwtgate", s.AdminHandler(), MaxAdminBodyBytes)
 	return s, nil
-}
-
-func validHeaderName(h string) bool {
-	if h == "" || len(h) > 128 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) newFastServer(name string, h fasthttp.RequestHandler, maxBody int) *fasthttp.Server {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/verdict"
 	"github.com/valyala/fasthttp"
 )
 
@@ -15,15 +16,13 @@ var (
 	ctText  = []byte("text/plain; charset=utf-8")
 	hdrAuth = "Authorization"
 
-	hdrProject = []byte("X-Jwt-Project")
-	hdrKID     = []byte("X-Jwt-Kid")
-	hdrSubject = []byte("X-Jwt-Subject")
-	hdrWWWAuth = []byte("WWW-Authenticate")
+	hdrProject = []byte(verdict.HeaderProject)
+	hdrKID     = []byte(verdict.HeaderKID)
+	hdrSubject = []byte(verdict.HeaderSubject)
+	hdrWWWAuth = []byte(verdict.HeaderWWWAuthenticate)
 	hdrAllow   = []byte("Allow")
 	hdrRetry   = []byte("Retry-After")
 	hdrCache   = []byte("Cache-Control")
-
-	bearerPrefix = []byte("bearer ")
 
 	okPrefix     = []byte(`{"valid":true,"project":"`)
 	okKID        = []byte(`","kid":"`)
@@ -35,7 +34,7 @@ var (
 	retryOne     = []byte("1")
 	jwksCache    = []byte("public, max-age=60")
 
-	bodyUnavailable = []byte(`{"valid":false,"error":"unavailable","message":"the key store is unavailable; try again shortly"}`)
+	bodyUnavailable = verdict.UnavailableBody
 	bodyNotFound    = []byte(`{"error":"not_found","message":"no such route"}`)
 	bodyMethod      = []byte(`{"error":"method_not_allowed","message":"this route does not accept that method"}`)
 	bodyOK          = []byte("ok\n")
@@ -46,23 +45,6 @@ var (
 	bodyJWKSFail    = []byte(`{"error":"unavailable","message":"the key store is unavailable; try again shortly"}`)
 	bodyBadProject  = []byte(`{"valid":false,"error":"invalid_request","message":"?project= and the X-Jwtgate-Project header may each be given at most once, non-empty, matching ^[a-z0-9][a-z0-9_-]{0,62}$"}`)
 )
-
-// Per-code 401 bodies and WWW-Authenticate values, built once.
-var (
-	failBody [32][]byte
-	failWWW  [32][]byte
-)
-
-func init() {
-	for _, c := range engine.Codes() {
-		failBody[c] = []byte(`{"valid":false,"error":"` + c.String() + `","message":` + strconv.Quote(c.Message()) + `}`)
-		if c == engine.CodeMissingToken {
-			failWWW[c] = []byte(`Bearer realm="jwtgate"`)
-		} else {
-			failWWW[c] = []byte(`Bearer error="invalid_token", error_description="` + c.String() + `"`)
-		}
-	}
-}
 
 // VerifyHandler returns the verify listener's handler: /v1/verify (and
 // every path below /v1/verify/, any method), the per-project JWKS, /healthz
@@ -142,27 +124,7 @@ func bearerToken(h *fasthttp.RequestHeader, maxBytes int) ([]byte, engine.Code) 
 	default:
 		return nil, engine.CodeMalformed // more than one Authorization header
 	}
-	v := all[0]
-	if len(v) == 0 {
-		return nil, engine.CodeMissingToken
-	}
-	if len(v) > maxBytes {
-		return nil, engine.CodeTokenTooLarge
-	}
-	if len(v) < len(bearerPrefix) {
-		if len(v) == len(bearerPrefix)-1 && asciiEqualFold(v, bearerPrefix[:len(bearerPrefix)-1]) {
-			return nil, engine.CodeMissingToken // "Bearer" and nothing
-		}
-		return nil, engine.CodeMalformed
-	}
-	if !asciiEqualFold(v[:len(bearerPrefix)], bearerPrefix) {
-		return nil, engine.CodeMalformed
-	}
-	tok := v[len(bearerPrefix):]
-	if len(tok) == 0 {
-		return nil, engine.CodeMissingToken
-	}
-	return tok, engine.CodeOK
+	return verdict.BearerToken(all[0], maxBytes)
 }
 
 // codeOf is engine.CodeOf without its errors.As, which allocates: the
@@ -175,23 +137,6 @@ func codeOf(err error) engine.Code {
 		return e.Code
 	}
 	return engine.CodeOf(err)
-}
-
-// asciiEqualFold compares b to lower (already lower-case ASCII) ignoring
-// ASCII case.
-func asciiEqualFold(b, lower []byte) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // verify is the hot path. It allocates nothing on its 200 and 401 paths.
@@ -230,8 +175,8 @@ func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 		engine.ReleaseClaims(c)
 		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 		ctx.Response.Header.SetContentTypeBytes(ctJSON)
-		ctx.Response.Header.SetBytesKV(hdrWWWAuth, failWWW[code])
-		ctx.SetBody(failBody[code])
+		ctx.Response.Header.SetBytesKV(hdrWWWAuth, verdict.WWWAuthenticate(code))
+		ctx.SetBody(verdict.Body(code))
 		s.metrics.observe(ctx.ConnID(), int(code), time.Since(start))
 		return
 	}
@@ -289,12 +234,12 @@ func (s *Server) writeValid(ctx *fasthttp.RequestCtx, c *engine.Claims) {
 	resp.Header.SetBytesK(hdrProject, c.Project)
 	resp.Header.SetBytesK(hdrKID, c.KID)
 	sub := c.Subject()
-	if sub != nil && headerSafe(sub) {
+	if sub != nil && verdict.HeaderSafe(sub) {
 		resp.Header.SetBytesKV(hdrSubject, sub)
 	}
 	for i := range s.claimHeaders {
 		ch := &s.claimHeaders[i]
-		if v, ok := claimHeaderValue(c, ch.claim); ok {
+		if v, ok := verdict.ClaimHeaderValue(c, ch.claim); ok {
 			resp.Header.SetBytesKV(ch.header, v)
 		}
 	}
@@ -313,38 +258,6 @@ func (s *Server) writeValid(ctx *fasthttp.RequestCtx, c *engine.Claims) {
 	resp.AppendBody(okClaims)
 	resp.AppendBody(c.Payload())
 	resp.AppendBody(okSuffix)
-}
-
-// claimHeaderValue returns the header value for a mapped claim: a string
-// claim's unescaped value, or a number/bool's JSON text; objects, arrays,
-// null and values unsafe in a header are skipped.
-func claimHeaderValue(c *engine.Claims, name string) ([]byte, bool) {
-	raw, ok := c.Raw(name)
-	if !ok || len(raw) == 0 {
-		return nil, false
-	}
-	if v, ok := c.String(name); ok {
-		if len(v) == 0 || !headerSafe(v) {
-			return nil, false
-		}
-		return v, true
-	}
-	switch raw[0] {
-	case '{', '[', 'n':
-		return nil, false
-	}
-	return raw, headerSafe(raw)
-}
-
-// headerSafe reports whether b can go in a header value unchanged: no
-// control characters (CR, LF, NUL...) and no DEL.
-func headerSafe(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // readiness is the node's state, as /readyz (state only) and the admin
