@@ -13,6 +13,11 @@
 // padded counters, and allocates nothing on its 200 and 401 paths (guarded by
 // AllocsPerRun tests). The admin handler is not hot and favours clarity.
 //
-// The server imports the engine, fasthttp and the standard library only;
+// With Config.GRPCAddr it also serves Envoy's external authorization API
+// (envoy.service.auth.v3.Authorization/Check, over google.golang.org/grpc
+// with the go-control-plane types) and the gRPC health service, giving the
+// same verdicts as /v1/verify; see grpc.go.
+//
+// The server imports the engine, fasthttp, gRPC and the standard library;
 // the key store is opened by the caller (cmd/jwtgate) and passed in.
 package server

@@ -50,6 +50,10 @@ type Config struct {
 	// AdminAddr is the admin listener's address (default "127.0.0.1:8081":
 	// loopback, so the admin API is not exposed by accident).
 	AdminAddr string
+	// GRPCAddr, when set, is the address of the gRPC listener: Envoy's
+	// ext_authz service (envoy.service.auth.v3.Authorization) and the gRPC
+	// health service. Off by default.
+	GRPCAddr string
 	// Store is the key store (the caller opens and closes it).
 	Store engine.KeyStore
 	// DataDir is where a generated admin token is written (file
@@ -127,6 +131,7 @@ type Server struct {
 	verifySrv   *fasthttp.Server
 	adminSrv    *fasthttp.Server
 	ln, adminLn net.Listener
+	grpc        *grpcListener
 
 	ready      atomic.Bool
 	lastHealth atomic.Pointer[string] // the store health detail last logged ("" healthy)
@@ -348,6 +353,11 @@ func (s *Server) Start() error {
 		return errors.New("server: admin listener: " + err.Error())
 	}
 	s.ln, s.adminLn = ln, aln
+	if err := s.startGRPC(); err != nil {
+		ln.Close()
+		aln.Close()
+		return err
+	}
 	s.flushStop, s.flushDone = make(chan struct{}), make(chan struct{})
 	go s.flushLoop()
 	s.serveWG.Add(2)
@@ -355,6 +365,9 @@ func (s *Server) Start() error {
 	go s.serve(s.adminSrv, aln, "admin")
 	s.ready.Store(true)
 	attrs := []any{"verify_addr", s.Addr(), "admin_addr", s.AdminAddr()}
+	if s.grpc != nil {
+		attrs = append(attrs, "grpc_addr", s.GRPCAddr())
+	}
 	if s.adminPath != "" {
 		attrs = append(attrs, "admin_token_file", s.adminPath)
 	}
@@ -462,8 +475,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	s.stopped.Store(true)
-	var shutErrs [2]error
+	var shutErrs [3]error
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		shutErrs[2] = s.stopGRPC(ctx)
+	}()
 	for i, srv := range []*fasthttp.Server{s.verifySrv, s.adminSrv} {
 		wg.Add(1)
 		go func() {
@@ -472,7 +490,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	errs := []error{shutErrs[0], shutErrs[1]}
+	errs := shutErrs[:]
+	// fasthttp's Shutdown only closes the listeners its Serve has already
+	// registered: close them here too, so that a Serve goroutine not yet
+	// scheduled when Shutdown ran returns instead of serving forever.
+	s.ln.Close()
+	s.adminLn.Close()
 	s.serveWG.Wait()
 	close(s.flushStop)
 	<-s.flushDone

@@ -60,6 +60,7 @@ type child struct {
 	cmd         *exec.Cmd
 	verify      string
 	admin       string
+	grpc        string
 	tokenPath   string
 	stderr      *bytes.Buffer
 	stderrMu    *sync.Mutex
@@ -107,6 +108,7 @@ func startChild(t *testing.T, dataDir string, env []string, args ...string) *chi
 			if json.Unmarshal(line, &m) == nil && m["msg"] == "jwtgate listening" && !signalled {
 				c.verify, _ = m["verify_addr"].(string)
 				c.admin, _ = m["admin_addr"].(string)
+				c.grpc, _ = m["grpc_addr"].(string)
 				c.tokenPath, _ = m["admin_token_file"].(string)
 				signalled = true
 				close(ready)

@@ -19,6 +19,7 @@ import (
 
 type serveFlags struct {
 	addr, adminAddr, dataDir, adminTokenFile, store string
+	grpcAddr                                        string
 	leeway, maxTTL                                  time.Duration
 	requireClaims, claimHeaders                     []string
 	keyCacheSize, tokenCacheSize, maxTokenBytes     int
@@ -36,6 +37,7 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.StringVar(&f.addr, "addr", server.DefaultAddr, "address of the verify listener (/v1/verify, JWKS, /healthz, /readyz)")
 	fs.StringVar(&f.adminAddr, "admin-addr", server.DefaultAdminAddr, "address of the admin listener (key API, /metrics); keep it on loopback or a private network")
+	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "address of the optional gRPC listener: Envoy ext_authz (envoy.service.auth.v3.Authorization/Check) and gRPC health; empty: off")
 	fs.StringVar(&f.dataDir, "data-dir", "./jwtgate-data", "directory of the embedded key store (keys.db) and of a generated admin token (admin-token)")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin bearer token; else $JWTGATE_ADMIN_TOKEN; else one is generated into <data-dir>/admin-token (mode 0600)")
 	fs.StringVar(&f.store, "store", "", "key store URL (e.g. postgres://...); empty: the embedded bbolt store in --data-dir")
@@ -166,7 +168,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		adminToken = ""
 	}
 	srv, err := server.New(server.Config{
-		Addr: f.addr, AdminAddr: f.adminAddr, Store: store, DataDir: f.dataDir,
+		Addr: f.addr, AdminAddr: f.adminAddr, GRPCAddr: f.grpcAddr, Store: store, DataDir: f.dataDir,
 		AdminToken: adminToken, AdminTokenFile: f.adminTokenFile,
 		EngineOptions: opts, ClaimHeaders: headers, Logger: log,
 		UsageFlushInterval: f.usageFlush, ReadTimeout: f.readTimeout, WriteTimeout: f.writeTimeout,
