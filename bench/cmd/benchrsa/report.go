@@ -12,23 +12,29 @@ import (
 // configuration lines.
 type results struct {
 	config  map[string]string
-	samples map[string][]float64
+	samples map[string][]float64 // cpu-ns/op where the benchmark reports it, else ns/op
+	wall    map[string][]float64 // ns/op
 }
 
 var procs = regexp.MustCompile(`-\d+$`)
 
 func parse(raw []byte) *results {
-	r := &results{config: map[string]string{}, samples: map[string][]float64{}}
+	r := &results{config: map[string]string{}, samples: map[string][]float64{}, wall: map[string][]float64{}}
+	cpu := map[string][]float64{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		if strings.HasPrefix(line, "Benchmark") {
 			f := strings.Fields(line)
+			name := procs.ReplaceAllString(f[0], "")
 			for i := 2; i+1 < len(f); i += 2 {
-				if f[i+1] != "ns/op" {
+				v, err := strconv.ParseFloat(f[i], 64)
+				if err != nil {
 					continue
 				}
-				if v, err := strconv.ParseFloat(f[i], 64); err == nil {
-					name := procs.ReplaceAllString(f[0], "")
-					r.samples[name] = append(r.samples[name], v)
+				switch f[i+1] {
+				case "ns/op":
+					r.wall[name] = append(r.wall[name], v)
+				case "cpu-ns/op":
+					cpu[name] = append(cpu[name], v)
 				}
 			}
 			continue
@@ -37,6 +43,13 @@ func parse(raw []byte) *results {
 			if _, seen := r.config[k]; !seen {
 				r.config[k] = strings.TrimSpace(v)
 			}
+		}
+	}
+	for name, w := range r.wall {
+		if c := cpu[name]; len(c) == len(w) {
+			r.samples[name] = c
+		} else {
+			r.samples[name] = w
 		}
 	}
 	return r
@@ -118,6 +131,6 @@ func (r *results) markdown(bits []int, source string) string {
 			fmtUs(ours), fmtUs(std), fmtUs(noadx), fmtUs(port), fmtUs(ossl),
 			fmtRatio(ratios(ours, std)), fmtRatio(ratios(ours, ossl)), fmtRatio(ratios(noadx, std)), fmtRatio(ratios(port, std)))
 	}
-	b.WriteString("\nTimes are medians per verification; a ratio is the median of the per-round ratios (other ÷ ours time, so > 1 means ours is faster) with their min–max across rounds.\n")
+	b.WriteString("\nTimes are medians of the CPU time per verification (getrusage of the benchmark's thread: `cpu-ns/op`; `openssl speed` also divides by CPU user time), so that time spent waiting for a core on a shared machine does not count; a ratio is the median of the per-round ratios (other ÷ ours time, so > 1 means ours is faster) with their min–max across rounds.\n")
 	return b.String()
 }
