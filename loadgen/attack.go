@@ -50,6 +50,12 @@ type AttackConfig struct {
 	Status func(Status)
 	// Samples is how many mismatches are kept in full (default 5).
 	Samples int
+	// SLOs are latency objectives the report checks (Report.Gates); the
+	// latency at each one's quantile is recorded in Report.Quantiles.
+	SLOs SLOs
+	// Shard, when set, makes this one of several generators: it sends
+	// only its share of the targets at its share of the rate.
+	Shard Shard
 }
 
 // Status is a live snapshot of an attack.
@@ -106,6 +112,13 @@ type run struct {
 // errors are in the report (Report.OK). Cancelling ctx stops sending and
 // lets requests in flight finish.
 func Attack(ctx context.Context, cfg AttackConfig) (*Report, error) {
+	if cfg.Shard.N > 1 {
+		n := len(cfg.Targets)
+		cfg.Targets, cfg.Rate = cfg.Shard.Targets(cfg.Targets), cfg.Shard.Rate(cfg.Rate)
+		if len(cfg.Targets) == 0 {
+			return nil, fmt.Errorf("attack: shard %s of %d targets is empty: use fewer shards or more targets", cfg.Shard, n)
+		}
+	}
 	if len(cfg.Targets) == 0 {
 		return nil, errors.New("attack: no targets")
 	}

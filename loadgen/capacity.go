@@ -56,6 +56,11 @@ type CapacityResult struct {
 	// GeneratorBound is set when a failing step had the generator's CPU
 	// saturated: the capacity is then a lower bound.
 	GeneratorBound bool `json:"generator_bound"`
+	// Required is the capacity --require asks for (0: none); Gates holds
+	// "capacity >= Required" and Pass whether it held (Require).
+	Required float64 `json:"required,omitempty"`
+	Gates    []Gate  `json:"gates,omitempty"`
+	Pass     bool    `json:"pass"`
 }
 
 // Capacity finds the highest rate that holds the SLO with zero mismatches

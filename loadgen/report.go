@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,6 +33,18 @@ type Report struct {
 	CPU           CPU            `json:"generator_cpu"`
 	Warnings      []string       `json:"warnings,omitempty"`
 	StatusCodes   map[string]int `json:"status_codes"`
+	// Quantiles holds the latency at each SLO's quantile, by its name
+	// ("p99.9"), estimated from every request (Vegeta's t-digest).
+	Quantiles map[string]time.Duration `json:"quantiles_ns,omitempty"`
+	// Gates are the run's pass/fail checks (Check): the verdicts, then
+	// each SLO; Pass is set when all passed.
+	Gates []Gate `json:"gates"`
+	Pass  bool   `json:"pass"`
+	// Shard is "i/n" when this generator sent the i-th of n shares of the
+	// targets (AttackConfig.Shard); Generators is how many generators a
+	// merged report (Merge) covers.
+	Shard      string `json:"shard,omitempty"`
+	Generators int    `json:"generators,omitempty"`
 }
 
 // Latency holds the latency quantiles of an attack.
@@ -93,7 +106,7 @@ func (r *run) report(m *vegeta.Metrics, hits uint64, wall, cpu time.Duration) *R
 		Duration: wall, Connections: r.cfg.Connections, Requests: m.Requests,
 		Latency: Latency{P50: m.Latencies.P50, P90: m.Latencies.P90, P95: m.Latencies.P95,
 			P99: m.Latencies.P99, Max: m.Latencies.Max, Mean: m.Latencies.Mean},
-		Samples: r.samples, StatusCodes: m.StatusCodes,
+		Samples: r.samples, StatusCodes: m.StatusCodes, Shard: r.cfg.Shard.String(),
 	}
 	var sent, bad [NumClasses]uint64
 	for _, w := range r.workers {
@@ -124,6 +137,13 @@ func (r *run) report(m *vegeta.Metrics, hits uint64, wall, cpu time.Duration) *R
 		rep.CPU.Share = cpu.Seconds() / (wall.Seconds() * float64(rep.CPU.Cores))
 	}
 	rep.Warnings = r.warnings(rep)
+	if len(r.cfg.SLOs) > 0 {
+		rep.Quantiles = map[string]time.Duration{}
+		for _, q := range r.cfg.SLOs.Quantiles() {
+			rep.Quantiles[QuantileName(q)] = m.Latencies.Quantile(q)
+		}
+	}
+	rep.Check(r.cfg.SLOs)
 	return rep
 }
 
@@ -162,10 +182,28 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "attack %s: %s at %s (mean %.1f req/s requested), %d connections, %d workers\n",
 		r.Name, r.Duration.Round(time.Millisecond), r.Rate, r.RequestedRate, r.Connections, r.Workers)
+	if r.Shard != "" {
+		fmt.Fprintf(&b, "shard       %s: this generator's share of the targets, at its share of the rate\n", r.Shard)
+	}
+	if r.Generators > 0 {
+		fmt.Fprintf(&b, "generators  %d, merged: quantiles over all their requests\n", r.Generators)
+	}
 	fmt.Fprintf(&b, "requests    %d, %.1f req/s sent, %.1f req/s answered as expected\n", r.Requests, r.SentRate, r.Throughput)
 	l := r.Latency
 	fmt.Fprintf(&b, "latency     p50 %s  p90 %s  p95 %s  p99 %s  max %s  mean %s\n",
 		fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P95), fmtDur(l.P99), fmtDur(l.Max), fmtDur(l.Mean))
+	if len(r.Quantiles) > 0 {
+		names := make([]string, 0, len(r.Quantiles))
+		for n := range r.Quantiles {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		b.WriteString("quantiles  ")
+		for _, n := range names {
+			fmt.Fprintf(&b, " %s %s", n, fmtDur(r.Quantiles[n]))
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "verdicts    %d as expected (%.2f%%), %d mismatches, %d transport errors\n",
 		r.Expected, 100*r.Success, r.Mismatches, r.Errors)
 	fmt.Fprintf(&b, "generator   CPU %s = %s per request, %.1f%% of %d cores\n",
@@ -193,9 +231,12 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "    body: %s\n", strings.TrimSpace(s.Body))
 		}
 	}
-	if r.OK() {
+	switch {
+	case len(r.Gates) > 1:
+		WriteGates(&b, r.Gates, r.Pass)
+	case r.OK():
 		b.WriteString("result      OK: every verdict as expected\n")
-	} else {
+	default:
 		b.WriteString("result      FAIL: some verdicts were not as expected or requests failed\n")
 	}
 	_, err := io.WriteString(w, b.String())

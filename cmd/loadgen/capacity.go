@@ -27,15 +27,28 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	step := fs.Duration("step-duration", 5*time.Second, "duration of each step")
 	precision := fs.Float64("precision", 0.05, "stop when pass and fail rates are this close (fraction)")
 	maxSteps := fs.Int("max-steps", 12, "most steps")
+	require := fs.String("require", "", "gate: exit 1 unless the capacity found is at least this rate, e.g. 20000/s")
+	summary := fs.String("summary", "", "also write the JSON summary to this file (--output writes capacity.json)")
 	af := addAttackFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: loadgen capacity --targets FILE [flags]\n\nFinds the highest rate that holds --slo with zero mismatches and zero\nerrors. Prints a table per step and ends with\n\"capacity: N req/s at p99 <= SLO\". --output gets capacity.svg and capacity.json.\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "usage: loadgen capacity --targets FILE [flags]\n\nFinds the highest rate that holds --slo with zero mismatches and zero\nerrors. Prints a table per step and ends with\n\"capacity: N req/s at p99 <= SLO\". --output gets capacity.svg and capacity.json.\nExit status 1 when a step had wrong verdicts, no rate held the SLO, or the\ncapacity is below --require; 2 for usage errors.\n\n%s", fs.FlagUsages())
 	}
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
 	}
 	if *step <= 0 || *step > 10*time.Minute || *maxSteps < 1 || *maxSteps > 50 {
 		return fail(stderr, "capacity", fmt.Errorf("--step-duration must be in (0, 10m] and --max-steps in [1, 50]"))
+	}
+	var required float64
+	if *require != "" {
+		r, err := loadgen.ParseRequiredRate(*require)
+		if err != nil {
+			return fail(stderr, "capacity", fmt.Errorf("--require %q: %w", *require, err))
+		}
+		required = r
+		if required > *maxRate {
+			return fail(stderr, "capacity", fmt.Errorf("--require %q is above --max %.0f: the search would never reach it; raise --max", *require, *maxRate))
+		}
 	}
 	targets, err := af.load(stderr, time.Duration(*maxSteps)*(*step))
 	if err != nil {
@@ -56,18 +69,32 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if res.GeneratorBound {
 		fmt.Fprintln(stdout, "WARNING: the generator's CPU was saturated in a failing step: the capacity is a lower bound")
 	}
+	res.Pass = res.Capacity > 0 && err == nil
+	for _, s := range res.Steps {
+		res.Pass = res.Pass && s.Mismatches == 0
+	}
+	if *require != "" {
+		res.Require(required)
+	}
 	if *af.output != "" {
 		if err := writeCapacity(*af.output, res, slo); err != nil {
 			return fail(stderr, "capacity", err)
 		}
 	}
-	fmt.Fprintln(stdout, res.Line())
-	for _, s := range res.Steps {
-		if s.Mismatches > 0 {
-			return exitMismatch
+	if *summary != "" {
+		if err := writeJSONFile(*summary, res); err != nil {
+			return fail(stderr, "capacity", err)
 		}
 	}
-	if res.Capacity == 0 || err != nil {
+	fmt.Fprintln(stdout, res.Line())
+	for _, g := range res.Gates {
+		word := "PASS"
+		if !g.Pass {
+			word = "FAIL"
+		}
+		fmt.Fprintf(stdout, "gate: %s: found %s: %s\n", g.Name, g.Got, word)
+	}
+	if !res.Pass {
 		return exitMismatch
 	}
 	return exitOK

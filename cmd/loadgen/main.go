@@ -4,7 +4,8 @@
 //
 //	loadgen mint --count 100000 --output targets.jsonl
 //	loadgen attack --targets targets.jsonl --rate 2000/s --duration 30s --output out/
-//	loadgen capacity --targets targets.jsonl --slo p99=10ms
+//	loadgen capacity --targets targets.jsonl --slo p99=10ms --require 20000/s
+//	loadgen compare last-release/summary.json out/summary.json --threshold 10%
 //
 // Load goes only to loopback addresses unless --allow-remote is given.
 package main
@@ -39,6 +40,8 @@ usage:
   loadgen mint     [flags]   register keys and mint a Vegeta target file
   loadgen attack   [flags]   attack at a rate, check every verdict, report
   loadgen capacity [flags]   find the highest rate that holds a latency SLO
+  loadgen report DIR...      merge several generators' results into one report
+  loadgen compare OLD NEW    compare two JSON summaries; exit 1 on a regression
   loadgen version
 
 Run "loadgen <command> --help" for a command's flags.
@@ -59,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAttack(ctx, args[1:], stdout, stderr)
 	case "capacity":
 		return runCapacity(ctx, args[1:], stdout, stderr)
+	case "report":
+		return runReport(args[1:], stdout, stderr)
+	case "compare":
+		return runCompare(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "loadgen", version)
 		return exitOK
@@ -114,4 +121,17 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSONFile writes v as indented JSON to path.
+func writeJSONFile(path string, v any) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(f, v); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
