@@ -82,7 +82,32 @@ type adminKey struct {
 	status        int
 }
 
+// Label values of jwtgate_admin_requests_total come from fixed sets, so that
+// no client can grow the series (a raw method label once let 300 junk
+// methods make 302 series). Routes are the templates above or "other".
+var adminMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// adminStatuses are the statuses counted as themselves; others are "other".
+var adminStatuses = []int{200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 431, 500, 503}
+
+func methodLabel(m string) string {
+	for _, k := range adminMethods {
+		if m == k {
+			return k
+		}
+	}
+	return "other"
+}
+
+func statusLabel(status int) int {
+	if slices.Contains(adminStatuses, status) {
+		return status
+	}
+	return 0 // printed as "other"
+}
+
 func (a *adminMetrics) inc(method, route string, status int) {
+	method, status = methodLabel(method), statusLabel(status)
 	a.mu.Lock()
 	if a.m == nil {
 		a.m = make(map[adminKey]uint64)
@@ -200,7 +225,11 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		b = append(b, `",route="`...)
 		b = append(b, k.route...)
 		b = append(b, `",status="`...)
-		b = strconv.AppendInt(b, int64(k.status), 10)
+		if k.status == 0 {
+			b = append(b, "other"...)
+		} else {
+			b = strconv.AppendInt(b, int64(k.status), 10)
+		}
 		b = append(b, `"} `...)
 		b = strconv.AppendUint(b, s.admin.m[k], 10)
 		b = append(b, '\n')
