@@ -34,8 +34,14 @@ const (
 	DefaultMaxConnsPerIP      = 0 // unlimited: forward-auth proxies share few IPs
 	// MaxAdminBodyBytes bounds an admin request body (413 beyond it).
 	MaxAdminBodyBytes = 64 << 10
-	// MaxVerifyBodyBytes bounds a body sent to /v1/verify (it is ignored).
-	MaxVerifyBodyBytes = 64 << 10
+	// MaxVerifyBodyBytes bounds a request body on the verify listener (413
+	// beyond it). The body is never read by the handler: it is only
+	// consumed to keep the connection's framing.
+	MaxVerifyBodyBytes = 4 << 10
+	// DefaultMaxHeaderBytes is the least default header limit (the request
+	// line and headers; 431 beyond it). Forward-auth proxies copy the
+	// client's headers (cookies included) into their request.
+	DefaultMaxHeaderBytes = 32 << 10
 	// AdminTokenFileName is the file a generated admin token is written to,
 	// inside Config.DataDir.
 	AdminTokenFileName = "admin-token"
@@ -82,8 +88,10 @@ type Config struct {
 	IdleTimeout   time.Duration // keep-alive idle time
 	Concurrency   int           // simultaneous connections per listener
 	MaxConnsPerIP int           // 0 = unlimited
-	// MaxHeaderBytes bounds the request line and headers (431 beyond it).
-	// Default: the engine's max token size + 8 KiB, at least 16 KiB.
+	// MaxHeaderBytes bounds the request line and headers (431 beyond it);
+	// it is also each connection's read buffer. Up to it, an Authorization
+	// header over the token limit is 401 token_too_large. Default: the
+	// engine's max token size + 8 KiB, at least DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 	// ShutdownDelay keeps serving (with /readyz at 503) this long before
 	// the listeners close, so that load balancers notice. Default 0.
@@ -189,7 +197,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = max(16<<10, v.MaxTokenBytes()+8<<10)
+		cfg.MaxHeaderBytes = max(DefaultMaxHeaderBytes, v.MaxTokenBytes()+8<<10)
 	}
 	if cfg.MaxHeaderBytes < v.MaxTokenBytes()+1<<10 {
 		return nil, errors.New("server: MaxHeaderBytes must exceed the max token size by at least 1 KiB")
@@ -250,6 +258,9 @@ var (
 
 // errorHandler answers requests that fasthttp could not read.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	// fasthttp closes the connection after this answer, maybe with input
+	// still unread: let the client read the answer rather than a reset.
+	markLinger(ctx.Conn())
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
@@ -352,6 +363,7 @@ func (s *Server) Start() error {
 		ln.Close()
 		return errors.New("server: admin listener: " + err.Error())
 	}
+	ln, aln = lingerListener{ln}, lingerListener{aln}
 	s.ln, s.adminLn = ln, aln
 	if err := s.startGRPC(); err != nil {
 		ln.Close()
