@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,8 @@ type AttackConfig struct {
 	NoKeepAlive bool          // close each connection after one request
 	// AllowRemote permits targets that are not on a loopback address.
 	AllowRemote bool
+	// TLSConfig is used for https:// targets (nil: the system roots).
+	TLSConfig *tls.Config
 	// Results, when set, receives every result in Vegeta's binary (gob)
 	// format, so `vegeta report` and `vegeta plot` can read it.
 	Results io.Writer
@@ -90,6 +93,8 @@ type workerStats struct {
 	bad        [NumClasses]atomic.Uint64
 	_          [64]byte // keep workers' counters off each other's cache lines
 }
+
+var schemeHTTPS = []byte("https")
 
 type run struct {
 	cfg     AttackConfig
@@ -160,7 +165,7 @@ func Attack(ctx context.Context, cfg AttackConfig) (*Report, error) {
 			}
 		}
 		r.clients[t.host] = &fasthttp.HostClient{
-			Addr: t.addr, IsTLS: t.tls, MaxConns: cfg.Connections,
+			Addr: t.addr, IsTLS: t.tls, TLSConfig: cfg.TLSConfig, MaxConns: cfg.Connections,
 			ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
 			MaxIdemponentCallAttempts: 1, NoDefaultUserAgentHeader: true,
 			DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true,
@@ -291,6 +296,11 @@ func (r *run) work(ticks <-chan struct{}, ws *workerStats) {
 		req.Header.SetMethodBytes(t.method)
 		req.SetRequestURIBytes(t.uri)
 		req.Header.SetHostBytes(t.hostHdr)
+		if t.tls {
+			// The URI is path-only; without the scheme fasthttp's
+			// HostClient refuses to send it over TLS.
+			req.URI().SetSchemeBytes(schemeHTTPS)
+		}
 		for i := range t.headers {
 			req.Header.AddBytesKV(t.headers[i][0], t.headers[i][1])
 		}

@@ -16,6 +16,7 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -372,7 +373,11 @@ func (s *Server) startGRPC() error {
 	if err != nil {
 		return errors.New("server: gRPC listener: " + err.Error())
 	}
-	g := s.newGRPCServer()
+	var opts []grpc.ServerOption
+	if s.tlsVerify != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tlsVerify.config("h2"))))
+	}
+	g := s.newGRPCServer(opts...)
 	g.ln = ln
 	g.stop, g.done = make(chan struct{}), make(chan struct{})
 	s.grpc = g

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -60,6 +61,14 @@ type Config struct {
 	// ext_authz service (envoy.service.auth.v3.Authorization) and the gRPC
 	// health service. Off by default.
 	GRPCAddr string
+	// TLS, when set, serves the verify listener (and the gRPC listener)
+	// over TLS 1.2+ with this certificate; AdminTLS does the same for the
+	// admin listener and may require client certificates. The files are
+	// reloaded when they change (checked every TLSReloadInterval, default
+	// 5s) and on ReloadTLS.
+	TLS               *TLSFiles
+	AdminTLS          *TLSFiles
+	TLSReloadInterval time.Duration
 	// Store is the key store (the caller opens and closes it).
 	Store engine.KeyStore
 	// DataDir is where a generated admin token is written (file
@@ -141,6 +150,9 @@ type Server struct {
 	ln, adminLn net.Listener
 	grpc        *grpcListener
 
+	tlsVerify, tlsAdmin *certReloader
+	tlsStop, tlsDone    chan struct{}
+
 	ready      atomic.Bool
 	lastHealth atomic.Pointer[string] // the store health detail last logged ("" healthy)
 	draining   atomic.Bool
@@ -192,6 +204,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	if cfg.TLSReloadInterval <= 0 {
+		cfg.TLSReloadInterval = DefaultTLSReloadInterval
+	}
 	v, err := engine.New(cfg.Store, cfg.EngineOptions...)
 	if err != nil {
 		return nil, err
@@ -208,6 +223,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, errors.New("server: claim header " + name + "=" + hdr + ": need a claim name and a valid HTTP header name")
 		}
 		s.claimHeaders = append(s.claimHeaders, claimHeader{claim: name, header: []byte(hdr)})
+	}
+	if err := s.setupTLS(); err != nil {
+		return nil, err
 	}
 	if err := s.setupAdminToken(); err != nil {
 		return nil, err
@@ -372,13 +390,28 @@ func (s *Server) Start() error {
 	}
 	s.flushStop, s.flushDone = make(chan struct{}), make(chan struct{})
 	go s.flushLoop()
+	vln, admLn := net.Listener(ln), net.Listener(aln)
+	if s.tlsVerify != nil {
+		vln = tls.NewListener(ln, s.tlsVerify.config("http/1.1"))
+	}
+	if s.tlsAdmin != nil {
+		admLn = tls.NewListener(aln, s.tlsAdmin.config("http/1.1"))
+	}
+	if len(s.reloaders()) > 0 {
+		s.tlsStop, s.tlsDone = make(chan struct{}), make(chan struct{})
+		go s.tlsWatch(s.tlsStop, s.tlsDone)
+	}
 	s.serveWG.Add(2)
-	go s.serve(s.verifySrv, ln, "verify")
-	go s.serve(s.adminSrv, aln, "admin")
+	go s.serve(s.verifySrv, vln, "verify")
+	go s.serve(s.adminSrv, admLn, "admin")
 	s.ready.Store(true)
-	attrs := []any{"verify_addr", s.Addr(), "admin_addr", s.AdminAddr()}
+	attrs := []any{"verify_addr", s.Addr(), "admin_addr", s.AdminAddr(),
+		"verify_tls", s.tlsVerify != nil, "admin_tls", s.tlsAdmin != nil}
+	if s.tlsAdmin != nil && s.cfg.AdminTLS.ClientCAFile != "" {
+		attrs = append(attrs, "admin_client_certs", "required")
+	}
 	if s.grpc != nil {
-		attrs = append(attrs, "grpc_addr", s.GRPCAddr())
+		attrs = append(attrs, "grpc_addr", s.GRPCAddr(), "grpc_tls", s.tlsVerify != nil)
 	}
 	if s.adminPath != "" {
 		attrs = append(attrs, "admin_token_file", s.adminPath)
@@ -509,6 +542,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.ln.Close()
 	s.adminLn.Close()
 	s.serveWG.Wait()
+	if s.tlsStop != nil {
+		close(s.tlsStop)
+		<-s.tlsDone
+	}
 	close(s.flushStop)
 	<-s.flushDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

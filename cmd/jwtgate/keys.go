@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/jwtgate/jwtgate/internal/tlsclient"
 )
 
 const keysUsage = `Usage: jwtgate keys <command> --project ID [flags]
@@ -59,6 +61,9 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	status := fs.String("status", "", "key status: active or inactive (update)")
 	pubFile := fs.String("public-key", "", "public key file: PEM (PUBLIC KEY or RSA PUBLIC KEY) or a JWK JSON object (add)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	caFile := fs.String("ca-file", "", "PEM CA certificates to trust for an https:// --admin-url (env JWTGATE_CA_FILE); default: the system's")
+	clientCert := fs.String("client-cert", "", "PEM client certificate, for an admin listener started with --admin-client-ca (env JWTGATE_CLIENT_CERT)")
+	clientKey := fs.String("client-key", "", "PEM private key of --client-cert (env JWTGATE_CLIENT_KEY)")
 	fs.Usage = func() { fmt.Fprint(stderr, keysUsage+fs.FlagUsages()) }
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -82,7 +87,12 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jwtgate keys:", err)
 		return exitUsage
 	}
-	c := &keysClient{base: strings.TrimRight(*adminURL, "/"), token: tok, http: &http.Client{Timeout: *timeout}}
+	tlsCfg, err := tlsclient.Config(tlsclient.Files{CAFile: *caFile, CertFile: *clientCert, KeyFile: *clientKey})
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys: --ca-file/--client-cert/--client-key:", err)
+		return exitUsage
+	}
+	c := &keysClient{base: strings.TrimRight(*adminURL, "/"), token: tok, http: tlsclient.HTTPClient(tlsCfg, *timeout)}
 	keysPath := "/v1/projects/" + url.PathEscape(*project) + "/keys"
 	keyPath := keysPath + "/" + url.PathEscape(*kid)
 	if *kid == "." || *kid == ".." {

@@ -20,6 +20,9 @@ import (
 type serveFlags struct {
 	addr, adminAddr, dataDir, adminTokenFile, store string
 	grpcAddr                                        string
+	tlsCert, tlsKey, adminTLSCert, adminTLSKey      string
+	adminClientCA                                   string
+	tlsReload                                       time.Duration
 	leeway, maxTTL                                  time.Duration
 	requireClaims, claimHeaders                     []string
 	keyCacheSize, tokenCacheSize, maxTokenBytes     int
@@ -38,6 +41,12 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.addr, "addr", server.DefaultAddr, "address of the verify listener (/v1/verify, JWKS, /healthz, /readyz)")
 	fs.StringVar(&f.adminAddr, "admin-addr", server.DefaultAdminAddr, "address of the admin listener (key API, /metrics); keep it on loopback or a private network")
 	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "address of the optional gRPC listener: Envoy ext_authz (envoy.service.auth.v3.Authorization/Check) and gRPC health; empty: off")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain: serve the verify listener (and --grpc-addr) over TLS 1.2+; needs --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&f.adminTLSCert, "admin-tls-cert", "", "PEM certificate chain: serve the admin listener over TLS 1.2+; needs --admin-tls-key")
+	fs.StringVar(&f.adminTLSKey, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
+	fs.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates: the admin listener requires a client certificate signed by one of them (needs --admin-tls-cert)")
+	fs.DurationVar(&f.tlsReload, "tls-reload-interval", server.DefaultTLSReloadInterval, "how often certificate files are checked for changes (SIGHUP reloads at once)")
 	fs.StringVar(&f.dataDir, "data-dir", "./jwtgate-data", "directory of the embedded key store (keys.db) and of a generated admin token (admin-token)")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin bearer token; else $JWTGATE_ADMIN_TOKEN; else one is generated into <data-dir>/admin-token (mode 0600)")
 	fs.StringVar(&f.store, "store", "", "key store URL (e.g. postgres://...); empty: the embedded bbolt store in --data-dir")
@@ -167,7 +176,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		log.Warn("both --admin-token-file and JWTGATE_ADMIN_TOKEN are set; using the file")
 		adminToken = ""
 	}
+	var verifyTLS, adminTLS *server.TLSFiles
+	if f.tlsCert != "" || f.tlsKey != "" {
+		if f.tlsCert == "" || f.tlsKey == "" {
+			fmt.Fprintln(stderr, "jwtgate serve: --tls-cert and --tls-key go together: give both PEM files, or neither for plain HTTP")
+			return exitUsage
+		}
+		verifyTLS = &server.TLSFiles{CertFile: f.tlsCert, KeyFile: f.tlsKey}
+	}
+	if f.adminTLSCert != "" || f.adminTLSKey != "" || f.adminClientCA != "" {
+		if f.adminTLSCert == "" || f.adminTLSKey == "" {
+			fmt.Fprintln(stderr, "jwtgate serve: --admin-tls-cert and --admin-tls-key go together (and --admin-client-ca needs them): give both PEM files")
+			return exitUsage
+		}
+		adminTLS = &server.TLSFiles{CertFile: f.adminTLSCert, KeyFile: f.adminTLSKey, ClientCAFile: f.adminClientCA}
+	}
+	if f.tlsReload <= 0 {
+		fmt.Fprintf(stderr, "jwtgate serve: --tls-reload-interval %s: must be positive (e.g. 5s)\n", f.tlsReload)
+		return exitUsage
+	}
 	srv, err := server.New(server.Config{
+		TLS: verifyTLS, AdminTLS: adminTLS, TLSReloadInterval: f.tlsReload,
 		Addr: f.addr, AdminAddr: f.adminAddr, GRPCAddr: f.grpcAddr, Store: store, DataDir: f.dataDir,
 		AdminToken: adminToken, AdminTokenFile: f.adminTokenFile,
 		EngineOptions: opts, ClaimHeaders: headers, Logger: log,
@@ -185,7 +214,18 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if p := srv.AdminTokenPath(); p != "" {
 		log.Info("admin token is in a file (mode 0600); read it to call the admin API", "admin_token_file", p)
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for waiting := true; waiting; {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading TLS certificates")
+			_ = srv.ReloadTLS() // failures are logged; the previous certificates stay
+		case <-ctx.Done():
+			waiting = false
+		}
+	}
 	stop() // a second signal kills the process the default way
 	log.Info("signal received; shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)

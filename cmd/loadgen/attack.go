@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/spf13/pflag"
+
+	"github.com/jwtgate/jwtgate/internal/tlsclient"
 )
 
 // attackFlags are the flags attack and capacity share.
@@ -26,6 +29,7 @@ type attackFlags struct {
 	allowRemote *bool
 	samples     *int
 	output      *string
+	caFile      *string
 }
 
 func addAttackFlags(fs *pflag.FlagSet) *attackFlags {
@@ -40,6 +44,7 @@ func addAttackFlags(fs *pflag.FlagSet) *attackFlags {
 		allowRemote: fs.Bool("allow-remote", false, "allow targets that are not on a loopback address (DANGER: this is load)"),
 		samples:     fs.Int("samples", loadgen.DefaultSamples, "mismatches printed in full"),
 		output:      fs.StringP("output", "o", "", "directory for results (Vegeta binary), summary JSON and plots"),
+		caFile:      caFileFlag(fs, "https:// targets"),
 	}
 }
 
@@ -62,10 +67,26 @@ func (af *attackFlags) load(stderr io.Writer, d time.Duration) ([]loadgen.Target
 	return loadgen.ReadTargetFile(*af.targets, *af.maxTargets)
 }
 
-func (af *attackFlags) config(t []loadgen.Target) loadgen.AttackConfig {
+func (af *attackFlags) config(t []loadgen.Target) (loadgen.AttackConfig, error) {
+	tlsCfg, err := caFileConfig(*af.caFile)
 	return loadgen.AttackConfig{Targets: t, Connections: *af.connections, Workers: *af.workers,
 		MaxWorkers: *af.maxWorkers, Timeout: *af.timeout, NoKeepAlive: !*af.keepalive,
-		AllowRemote: *af.allowRemote, Samples: *af.samples}
+		AllowRemote: *af.allowRemote, Samples: *af.samples, TLSConfig: tlsCfg}, err
+}
+
+// caFileFlag adds --ca-file; its default comes from $JWTGATE_CA_FILE.
+func caFileFlag(fs *pflag.FlagSet, what string) *string {
+	return fs.String("ca-file", os.Getenv("JWTGATE_CA_FILE"), "PEM CA certificates to trust for "+what+" (default $JWTGATE_CA_FILE, else the system's)")
+}
+
+// caFileConfig is the TLS client configuration trusting caFile (nil when
+// it is empty).
+func caFileConfig(caFile string) (*tls.Config, error) {
+	cfg, err := tlsclient.Config(tlsclient.Files{CAFile: caFile})
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	return cfg, nil
 }
 
 func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -94,7 +115,10 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, "attack", err)
 	}
-	cfg := af.config(targets)
+	cfg, err := af.config(targets)
+	if err != nil {
+		return fail(stderr, "attack", err)
+	}
 	cfg.Name, cfg.Rate, cfg.Duration, cfg.SLOs, cfg.Shard = *name, rate, *duration, slos, shard
 	var results *os.File
 	if *af.output != "" {

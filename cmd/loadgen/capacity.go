@@ -54,9 +54,13 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, "capacity", err)
 	}
+	acfg, err := af.config(targets)
+	if err != nil {
+		return fail(stderr, "capacity", err)
+	}
 	fmt.Fprintln(stdout, loadgen.StepHeader)
 	res, err := loadgen.Capacity(ctx, loadgen.CapacityConfig{
-		Attack: af.config(targets), SLO: slo, Start: *start, Max: *maxRate, StepDuration: *step,
+		Attack: acfg, SLO: slo, Start: *start, Max: *maxRate, StepDuration: *step,
 		Precision: *precision, MaxSteps: *maxSteps,
 		Step: func(s loadgen.Step) { fmt.Fprintln(stdout, loadgen.FormatStep(s)) },
 	})

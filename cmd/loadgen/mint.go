@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/tlsclient"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/spf13/pflag"
 )
@@ -38,6 +39,7 @@ func runMint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		workers     = fs.Int("workers", runtime.GOMAXPROCS(0), "signing goroutines")
 		output      = fs.StringP("output", "o", "", "target file to write (required); its manifest goes to FILE.manifest.json")
 		allowRemote = fs.Bool("allow-remote", false, "allow a non-loopback --admin-url")
+		caFile      = caFileFlag(fs, "an https:// --admin-url")
 	)
 	fs.Var(&mix, "mix", "class mix: class=weight,... (classes: valid and every API.md error code)")
 	fs.Usage = func() {
@@ -66,7 +68,11 @@ func runMint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, "mint", err)
 		}
-		admin := &loadgen.Admin{URL: *adminURL, Token: tok, AllowRemote: *allowRemote}
+		tlsCfg, err := caFileConfig(*caFile)
+		if err != nil {
+			return fail(stderr, "mint", err)
+		}
+		admin := &loadgen.Admin{URL: *adminURL, Token: tok, AllowRemote: *allowRemote, Client: tlsclient.HTTPClient(tlsCfg, 10*time.Second)}
 		if err := loadgen.RegisterKeyring(ctx, admin, ring); err != nil {
 			return fail(stderr, "mint", err)
 		}
