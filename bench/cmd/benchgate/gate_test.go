@@ -290,7 +290,7 @@ func TestMarkdown(t *testing.T) {
 		"## Benchmark gate: FAIL: 1 regression, 1 inconclusive, 1 of 3 unchanged\n",
 		"over 5% that is significant (Mann-Whitney U, p < 0.05)",
 		"(2 reruns here)",
-		"base `abc123`, head `def456`; cpu: Test CPU @ 1GHz; base and head run alternately, 6/6 runs",
+		"base `abc123`, head `def456`; cpu: Test CPU @ 1GHz; base and head run alternately, 6 runs each",
 		"| ❌ regression | `Verify/bits=2048/path=cold/mode=serial-2` | 30µs ±1% | 33µs ±1% | +10.0% ±0.0% | 0.002 |  | 0 | 0 |",
 		"`Verify/bits=4096/path=cold/mode=serial-2` is only in the head results (new).",
 	} {

@@ -91,8 +91,21 @@ func (r *Report) describe() string {
 	if n := r.HeadConfig["nproc"]; n != "" {
 		parts = append(parts, n+" cores")
 	}
-	if len(r.Rows) > 0 && r.Rows[0].Time != nil {
-		parts = append(parts, fmt.Sprintf("base and head run alternately, %d/%d runs", r.Rows[0].Time.BaseN, r.Rows[0].Time.HeadN))
+	lo, hi := 0, 0
+	for _, row := range r.Rows {
+		if row.Time != nil {
+			n := min(row.Time.BaseN, row.Time.HeadN)
+			if lo == 0 || n < lo {
+				lo = n
+			}
+			hi = max(hi, n)
+		}
+	}
+	switch {
+	case lo > 0 && lo == hi:
+		parts = append(parts, fmt.Sprintf("base and head run alternately, %d runs each", lo))
+	case lo > 0:
+		parts = append(parts, fmt.Sprintf("base and head run alternately, %d–%d runs each (reruns)", lo, hi))
 	}
 	return strings.Join(parts, "; ")
 }
