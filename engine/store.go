@@ -214,4 +214,14 @@ type Invalidator interface {
 	InvalidateAll()
 }
 
-var _ Invalidator = (*Verifier)(nil)
+// FreshnessFence is implemented by *Verifier: a store that learns of
+// changes made elsewhere and can tell how current it is bounds the
+// staleness of verifies with it (Verifier.SetFreshUntil).
+type FreshnessFence interface {
+	SetFreshUntil(t time.Time)
+}
+
+var (
+	_ Invalidator    = (*Verifier)(nil)
+	_ FreshnessFence = (*Verifier)(nil)
+)

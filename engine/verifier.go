@@ -30,6 +30,10 @@ type Verifier struct {
 	tokens   *tokenCache  // nil when off
 	clock    *coarseClock // nil with WithClock
 	clockOff atomic.Bool  // set by Close
+
+	// freshUntil (unix nanos) is the time until which the store vouches
+	// for the caches; past it verifies answer ErrUnavailable. 0: no bound.
+	freshUntil atomic.Int64
 }
 
 // New returns a Verifier over store. Every option is validated here; a bad
@@ -134,6 +138,9 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	stripe := callerStripe(c)
 	nowNano := v.nowNanos()
 	nowSec := nowNano / int64(time.Second)
+	if fu := v.freshUntil.Load(); fu != 0 && nowNano > fu {
+		return ErrUnavailable // the store cannot vouch for what is cached
+	}
 
 	var th uint64
 	if v.tokens != nil {
@@ -537,6 +544,26 @@ func (v *Verifier) InvalidateAll() {
 	if v.tokens != nil {
 		v.tokens.purge()
 	}
+}
+
+// SetFreshUntil bounds staleness: verifies that start after t answer
+// ErrUnavailable (a 503, never a verdict) until it is moved forward. A store
+// shared by several nodes calls it each time it has confirmed that it has
+// seen every key change (t = when that check began + the allowed
+// staleness); the zero time removes the bound.
+func (v *Verifier) SetFreshUntil(t time.Time) {
+	if t.IsZero() {
+		v.freshUntil.Store(0)
+		return
+	}
+	v.freshUntil.Store(t.UnixNano())
+}
+
+// Stale reports whether the bound of SetFreshUntil has passed: verifies
+// are refused with ErrUnavailable.
+func (v *Verifier) Stale() bool {
+	fu := v.freshUntil.Load()
+	return fu != 0 && v.nowNanos() > fu
 }
 
 // Stats returns the cache counters.

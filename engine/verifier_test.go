@@ -189,3 +189,35 @@ func TestNumericDateAbove2p53Signed(t *testing.T) {
 		t.Errorf("fractional dates: %v %+v", err, c)
 	}
 }
+
+// TestFreshnessFence: past the bound a store set with SetFreshUntil, every
+// verify (cached or not) answers ErrUnavailable, never a verdict; moving
+// the bound forward or clearing it restores verdicts.
+func TestFreshnessFence(t *testing.T) {
+	f := newFixture(t)
+	good := []byte(et.SignRS256(f.priv, et.Header("k1"), validClaims()))
+	unknown := []byte(et.SignRS256(f.priv, et.Header("nope"), validClaims()))
+	if _, err := f.v.Verify(good); err != nil { // cached from here on
+		t.Fatal(err)
+	}
+	f.v.SetFreshUntil(testNow.Add(-time.Second))
+	if !f.v.Stale() {
+		t.Fatal("Stale() = false past the bound")
+	}
+	for name, tok := range map[string][]byte{"cached": good, "unknown kid": unknown} {
+		if _, err := f.v.Verify(tok); !errors.Is(err, engine.ErrUnavailable) {
+			t.Errorf("%s past the bound: %v, want ErrUnavailable", name, err)
+		}
+	}
+	f.v.SetFreshUntil(testNow.Add(time.Second))
+	if _, err := f.v.Verify(good); err != nil || f.v.Stale() {
+		t.Errorf("within the bound: %v stale=%v", err, f.v.Stale())
+	}
+	if _, err := f.v.Verify(unknown); !errors.Is(err, engine.ErrUnknownKID) {
+		t.Errorf("unknown kid within the bound: %v", err)
+	}
+	f.v.SetFreshUntil(time.Time{})
+	if _, err := f.v.Verify(good); err != nil || f.v.Stale() {
+		t.Errorf("no bound: %v stale=%v", err, f.v.Stale())
+	}
+}

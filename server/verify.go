@@ -263,7 +263,7 @@ func (s *Server) writeValid(ctx *fasthttp.RequestCtx, c *engine.Claims) {
 // readiness is the node's state, as /readyz (state only) and the admin
 // GET /v1/status (with the cause) report it.
 type readiness struct {
-	State string `json:"state"` // ready, degraded, not ready, draining
+	State string `json:"state"` // ready, degraded, stale (past --max-stale: 503), not ready, draining
 	Ready bool   `json:"ready"` // /readyz answers 200
 	Store *struct {
 		Healthy bool   `json:"healthy"`
@@ -291,6 +291,11 @@ func (s *Server) readiness() readiness {
 			r.State = "degraded"
 		}
 		s.logHealth(healthy, detail)
+	}
+	if r.Ready && s.v.Stale() {
+		// The store cannot confirm it has seen every key change within
+		// the staleness bound: verifies answer 503, and so does /readyz.
+		r.State, r.Ready = "stale", false
 	}
 	return r
 }

@@ -248,3 +248,16 @@ func TestKeyCacheBytesFlag(t *testing.T) {
 		t.Fatalf("too small --key-cache-bytes: %d %s", code, errs)
 	}
 }
+
+// TestMaxStaleFlag: --max-stale defaults to 5s and refuses a negative bound.
+func TestMaxStaleFlag(t *testing.T) {
+	var f serveFlags
+	fs := serveFlagSet(&f, io.Discard)
+	if err := fs.Parse(nil); err != nil || f.maxStale != 5*time.Second {
+		t.Fatalf("default --max-stale: %v %v", f.maxStale, err)
+	}
+	code, _, errs := runCLI(t, "serve", "--data-dir", t.TempDir(), "--max-stale", "-1s")
+	if code != exitUsage || !strings.Contains(errs, "--max-stale") {
+		t.Fatalf("negative --max-stale: %d %s", code, errs)
+	}
+}

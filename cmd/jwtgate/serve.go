@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/store/pgstore"
 	"github.com/spf13/pflag"
 )
 
@@ -29,6 +30,7 @@ type serveFlags struct {
 	tokenCacheBytes, keyCacheBytes                  byteSize
 	minKeyBits, maxKeyBits                          int
 	usageFlush, readTimeout, writeTimeout           time.Duration
+	maxStale                                        time.Duration
 	idleTimeout, shutdownTimeout, shutdownDelay     time.Duration
 	concurrency                                     int
 	logLevel, logFormat                             string
@@ -50,6 +52,7 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.dataDir, "data-dir", "./jwtgate-data", "directory of the embedded key store (keys.db) and of a generated admin token (admin-token)")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin bearer token; else $JWTGATE_ADMIN_TOKEN; else one is generated into <data-dir>/admin-token (mode 0600)")
 	fs.StringVar(&f.store, "store", "", "key store URL (e.g. postgres://...); empty: the embedded bbolt store in --data-dir")
+	fs.DurationVar(&f.maxStale, "max-stale", pgstore.DefaultMaxStale, "with a shared store (postgres): past this long without confirming it has seen every key change (the database unreachable), a node answers 503 to verifies and /readyz instead of trusting its caches; 0 removes the bound")
 	fs.DurationVar(&f.leeway, "leeway", engine.DefaultLeeway, "clock skew tolerated on exp, nbf and iat (whole seconds)")
 	fs.DurationVar(&f.maxTTL, "max-ttl", engine.DefaultMaxTTL, "longest token lifetime (exp - iat) accepted; longer tokens get ttl_exceeded")
 	fs.StringSliceVar(&f.requireClaims, "require-claims", nil, "claims every token must carry as non-empty strings, comma-separated (e.g. groupRef,consumerRef); else missing_claim")
@@ -160,7 +163,15 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, closer, err := openStore(ctx, f.store, f.dataDir, log)
+	var so storeOptions
+	if fs.Changed("max-stale") {
+		if f.maxStale < 0 {
+			fmt.Fprintln(stderr, "jwtgate serve: --max-stale must not be negative (0 removes the bound)")
+			return exitUsage
+		}
+		so.maxStale = &f.maxStale
+	}
+	store, closer, err := openStore(ctx, f.store, f.dataDir, so, log)
 	if err != nil {
 		log.Error("cannot open the key store", "err", err.Error())
 		return exitError

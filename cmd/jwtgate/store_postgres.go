@@ -17,8 +17,12 @@ func init() {
 	storeOpeners["postgresql"] = openPostgres
 }
 
-func openPostgres(ctx context.Context, url string, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
-	st, err := pgstore.Open(ctx, url, pgstore.WithLogger(log))
+func openPostgres(ctx context.Context, url string, o storeOptions, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
+	opts := []pgstore.Option{pgstore.WithLogger(log)}
+	if o.maxStale != nil {
+		opts = append(opts, pgstore.WithMaxStale(*o.maxStale))
+	}
+	st, err := pgstore.Open(ctx, url, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/store/boltstore"
@@ -16,7 +17,15 @@ import (
 
 // storeOpener opens a key store from its URL. The closer is closed after
 // the server has shut down.
-type storeOpener func(ctx context.Context, url string, log *slog.Logger) (engine.KeyStore, io.Closer, error)
+type storeOpener func(ctx context.Context, url string, o storeOptions, log *slog.Logger) (engine.KeyStore, io.Closer, error)
+
+// storeOptions are serve flags that concern a store shared by several
+// nodes (the embedded store ignores them).
+type storeOptions struct {
+	// maxStale is --max-stale when given (flag or environment); nil leaves
+	// the store's default or the URL's jwtgate_max_stale.
+	maxStale *time.Duration
+}
 
 // storeOpeners maps a --store URL scheme to its opener. Other files register
 // theirs in init (e.g. "postgres", "postgresql").
@@ -25,7 +34,7 @@ var storeOpeners = map[string]storeOpener{
 }
 
 // openBoltURL opens bolt:///path/to/keys.db (or bolt:relative/keys.db).
-func openBoltURL(_ context.Context, raw string, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
+func openBoltURL(_ context.Context, raw string, _ storeOptions, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, nil, errors.New("bad bolt store URL: " + err.Error())
@@ -51,7 +60,7 @@ func openBolt(path string, log *slog.Logger) (engine.KeyStore, io.Closer, error)
 
 // openStore opens the store named by storeURL: empty means the embedded
 // bbolt store <dataDir>/keys.db; otherwise the opener of the URL's scheme.
-func openStore(ctx context.Context, storeURL, dataDir string, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
+func openStore(ctx context.Context, storeURL, dataDir string, o storeOptions, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
 	if storeURL == "" {
 		return openBolt(filepath.Join(dataDir, "keys.db"), log)
 	}
@@ -63,7 +72,7 @@ func openStore(ctx context.Context, storeURL, dataDir string, log *slog.Logger) 
 	if !ok {
 		return nil, nil, errors.New("--store scheme " + strings.ToLower(scheme) + " is not supported; supported schemes: " + supportedSchemes() + " (or leave --store empty for the embedded store in --data-dir)")
 	}
-	return open(ctx, storeURL, log)
+	return open(ctx, storeURL, o, log)
 }
 
 func supportedSchemes() string {

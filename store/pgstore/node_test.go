@@ -1,8 +1,10 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -320,13 +322,17 @@ func TestTwoNodes(t *testing.T) {
 
 // proxy is a TCP proxy to PostgreSQL that a test can cut: cutting closes
 // every proxied connection and refuses new ones, as a network partition
-// between one node and the database would.
+// between one node and the database would. With refuseApp set it refuses
+// only new connections whose startup message names that application_name
+// (the tests' DSNs use sslmode=disable, so the startup message is the
+// first thing a client sends).
 type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]struct{}
+	ln        net.Listener
+	target    string
+	mu        sync.Mutex
+	cut       bool
+	refuseApp string
+	conns     map[net.Conn]struct{}
 }
 
 func newProxy(t *testing.T, dsn string) (*proxy, string) {
@@ -352,13 +358,21 @@ func (p *proxy) serve() {
 		if err != nil {
 			return
 		}
+		startup, err := readStartup(c)
+		if err != nil {
+			c.Close()
+			continue
+		}
 		p.mu.Lock()
-		if p.cut {
+		if p.cut || p.refuseApp != "" && bytes.Contains(startup, []byte("application_name\x00"+p.refuseApp+"\x00")) {
 			p.mu.Unlock()
 			c.Close()
 			continue
 		}
 		s, err := net.Dial("tcp", p.target)
+		if err == nil {
+			_, err = s.Write(startup)
+		}
 		if err != nil {
 			p.mu.Unlock()
 			c.Close()
@@ -369,6 +383,30 @@ func (p *proxy) serve() {
 		go func() { io.Copy(s, c); s.Close(); c.Close() }()
 		go func() { io.Copy(c, s); s.Close(); c.Close() }()
 	}
+}
+
+// readStartup reads a PostgreSQL startup message (length-prefixed).
+func readStartup(c net.Conn) ([]byte, error) {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	var hdr [4]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n < 8 || n > 10000 {
+		return nil, fmt.Errorf("startup message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, hdr[:])
+	_, err := io.ReadFull(c, msg[4:])
+	return msg, err
+}
+
+func (p *proxy) refuse(app string) {
+	p.mu.Lock()
+	p.refuseApp = app
+	p.mu.Unlock()
 }
 
 func (p *proxy) setCut(cut bool) {
@@ -384,13 +422,17 @@ func (p *proxy) setCut(cut bool) {
 }
 
 // TestListenerConnectionKilled: node B's listener connection is terminated
-// in PostgreSQL (pg_terminate_backend) while B cannot reconnect; keys change
-// on A meanwhile; B catches up once it reconnects.
+// in PostgreSQL (pg_terminate_backend) and B cannot reconnect it, while its
+// pool still works; keys change on A meanwhile. NOTIFY is only the wake-up:
+// B finds every change by polling the change revision, within one poll
+// (default 1 s; bounded here at 2.5 s), says it is degraded, and catches up
+// with notifications again once its listener reconnects.
 func TestListenerConnectionKilled(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a := startNode(t, dsn, "a")
 	px, viaProxy := newProxy(t, dsn)
 	b := startNode(t, viaProxy, "b", pgstore.WithReconnectBackoff(50*time.Millisecond, 200*time.Millisecond))
+	waitFor(t, "B listens", b.st.Connected)
 	priv := enginetest.Key("rsa2048-a")
 	kids := []string{"stay", "deactivated", "deleted", "gone-before"}
 	toks := map[string]string{}
@@ -411,8 +453,9 @@ func TestListenerConnectionKilled(t *testing.T) {
 	}
 	b.eventually(toks["gone-before"], "unknown_kid", propagationBound)
 
-	// Kill B's listener connection in PostgreSQL, and keep B from
-	// reconnecting (the proxy refuses B's new connections).
+	// Kill B's listener connection in PostgreSQL, and keep B's listener
+	// from reconnecting (the proxy refuses its new connections; B's pool
+	// still reaches the database).
 	pid := b.st.ListenerPID()
 	if pid == 0 {
 		t.Fatal("B's listener has no backend PID")
@@ -421,16 +464,17 @@ func TestListenerConnectionKilled(t *testing.T) {
 	if err := a.st.Pool().QueryRow(context.Background(), "SELECT application_name FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&appName); err != nil || appName != "jwtgate-b-listener" {
 		t.Fatalf("pg_stat_activity for B's listener pid %d: %q %v", pid, appName, err)
 	}
-	px.mu.Lock()
-	px.cut = true // refuse new connections; existing ones are left to PostgreSQL
-	px.mu.Unlock()
+	px.refuse("jwtgate-b-listener")
 	var killed bool
 	if err := a.st.Pool().QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed); err != nil || !killed {
 		t.Fatalf("pg_terminate_backend: %v %v", killed, err)
 	}
 	waitFor(t, "B notices the lost listener connection", func() bool { return !b.st.Connected() })
 
-	// Changes on A while B is not listening.
+	// Changes on A while B is not listening: B refuses the old keys and
+	// accepts the new one within one poll, without a notification.
+	const pollBound = 2500 * time.Millisecond
+	start := time.Now()
 	a.setStatus("proj", "deactivated", "inactive")
 	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/deleted", nil); r.Status != 204 {
 		t.Fatal(r.Status)
@@ -438,17 +482,21 @@ func TestListenerConnectionKilled(t *testing.T) {
 	if r := a.addKey("proj", priv, "added-meanwhile"); r.Status != 201 {
 		t.Fatal(r.Status)
 	}
-
-	// B keeps verifying from its caches, says it is degraded, and does not
-	// bring back the key deleted before the loss.
+	b.eventually(toks["deactivated"], "key_inactive", pollBound)
+	b.eventually(toks["deleted"], "unknown_kid", pollBound)
+	b.eventually(tokNew, "ok", pollBound)
+	t.Logf("changes on A in force on B without notifications after %v", time.Since(start))
 	if c := b.code(toks["stay"]); c != "ok" {
-		t.Errorf("cached key while disconnected: %s", c)
+		t.Errorf("unchanged key while disconnected: %s", c)
 	}
 	if c := b.code(toks["gone-before"]); c == "ok" {
 		t.Error("B accepted a key deleted before it lost its connection")
 	}
-	// The public /readyz says only "degraded"; the cause is on the admin
-	// listener.
+	if b.st.Connected() {
+		t.Fatal("B's listener reconnected: the test did not cut it")
+	}
+	// The public /readyz says only "degraded" (B still vouches for its
+	// state: it polls); the cause is on the admin listener.
 	r := do(t, "GET", b.base+"/readyz", nil)
 	if r.Status != 200 || string(r.Body) != "degraded\n" {
 		t.Errorf("readyz while disconnected: %d %s", r.Status, r.Body)
@@ -457,36 +505,35 @@ func TestListenerConnectionKilled(t *testing.T) {
 		t.Errorf("admin status while disconnected: %d %s", r.Status, r.Body)
 	}
 	m := string(do(t, "GET", b.admin+"/metrics", nil).Body)
-	if !strings.Contains(m, "jwtgate_store_connected 0") || !strings.Contains(m, "jwtgate_store_healthy 0") {
-		t.Errorf("metrics while disconnected lack jwtgate_store_connected 0 / jwtgate_store_healthy 0")
+	if !strings.Contains(m, "jwtgate_store_connected 0") || !strings.Contains(m, "jwtgate_store_healthy 0") ||
+		strings.Contains(m, "jwtgate_store_missed_notifications_total 0") {
+		t.Errorf("metrics while disconnected lack jwtgate_store_connected 0 / jwtgate_store_healthy 0 / missed notifications:\n%s", m)
 	}
 
-	// B may reconnect: it resynchronises and catches up with every change.
-	px.setCut(false)
+	// B may reconnect its listener; a change propagates by notification
+	// again.
+	px.refuse("")
 	waitFor(t, "B reconnects", b.st.Connected)
-	b.eventually(toks["deactivated"], "key_inactive", propagationBound)
-	b.eventually(toks["deleted"], "unknown_kid", propagationBound)
-	b.eventually(tokNew, "ok", propagationBound)
-	if c := b.code(toks["stay"]); c != "ok" {
-		t.Errorf("unchanged key after reconnect: %s", c)
-	}
 	m = string(do(t, "GET", b.admin+"/metrics", nil).Body)
 	if !strings.Contains(m, "jwtgate_store_reconnects_total 1") || !strings.Contains(m, "jwtgate_store_connected 1") {
 		t.Errorf("metrics after reconnect:\n%s", m)
 	}
-	// And it listens again: a change now propagates as usual.
 	a.setStatus("proj", "stay", "inactive")
 	b.eventually(toks["stay"], "key_inactive", propagationBound)
+	b.eventually(tokNew, "ok", propagationBound)
 }
 
-// TestPartitionMaxStale: while node B cannot reach PostgreSQL at all it
-// verifies from its caches; with a max-stale bound it drops them and fails
-// closed (503) instead, until the database is back.
+// TestPartitionMaxStale: when node B cannot reach PostgreSQL at all (so it
+// cannot poll the change revision either), it verifies from its caches only
+// until the max-stale bound: past it, verifies answer 503 — never a verdict
+// from state it cannot vouch for — and /readyz answers 503 "not ready",
+// until the database is back.
 func TestPartitionMaxStale(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a := startNode(t, dsn, "a")
 	px, viaProxy := newProxy(t, dsn)
-	b := startNode(t, withParam(viaProxy, "jwtgate_max_stale", "2s"), "b", pgstore.WithReconnectBackoff(50*time.Millisecond, 200*time.Millisecond))
+	const maxStale = 2 * time.Second
+	b := startNode(t, withParam(viaProxy, "jwtgate_max_stale", maxStale.String()), "b", pgstore.WithReconnectBackoff(50*time.Millisecond, 200*time.Millisecond))
 	// B's listener drops every cache when it (first) connects: wait for it,
 	// so that what B caches next is still cached when the partition starts.
 	waitFor(t, "B listens", b.st.Connected)
@@ -496,16 +543,45 @@ func TestPartitionMaxStale(t *testing.T) {
 	}
 	tok := tokenFor(priv, "k", "proj")
 	b.eventually(tok, "ok", propagationBound)
+	// Once B has been told of the registration (a verify that overtook the
+	// notification leaves nothing cached), a verify caches the key.
+	metrics := func() string { return string(do(t, "GET", b.admin+"/metrics", nil).Body) }
+	waitFor(t, "B is notified", func() bool { return strings.Contains(metrics(), "jwtgate_store_notifications_total 1\n") })
+	waitFor(t, "B caches the key", func() bool { return b.code(tok) == "ok" && strings.Contains(metrics(), "jwtgate_key_cache_size 1\n") })
+	if m := metrics(); !strings.Contains(m, "jwtgate_store_max_stale_seconds 2.000") {
+		t.Errorf("metrics lack jwtgate_store_max_stale_seconds 2.000")
+	}
 
 	px.setCut(true)
+	cut := time.Now()
 	waitFor(t, "B notices the partition", func() bool { return !b.st.Connected() })
-	if c := b.code(tok); c != "ok" {
+	if c := b.code(tok); c != "ok" && time.Since(cut) < maxStale-time.Second {
 		t.Errorf("right after the partition, a cached key: %s", c)
 	}
-	b.eventually(tok, "http-503", 10*time.Second)
+	// Past the bound (plus the poll interval: the bound runs from the
+	// start of the last successful poll), 503 for a cached key too.
+	b.eventually(tok, "http-503", maxStale+2*time.Second)
+	t.Logf("503 after %v of partition (max-stale %v)", time.Since(cut), maxStale)
+	if time.Since(cut) < maxStale-time.Second {
+		t.Errorf("503 after %v, well before max-stale %v", time.Since(cut), maxStale)
+	}
+	r := do(t, "GET", b.base+"/readyz", nil)
+	if r.Status != 503 || string(r.Body) != "not ready\n" {
+		t.Errorf("readyz past max-stale: %d %q", r.Status, r.Body)
+	}
+	if r := b.adminDo("GET", "/v1/status", nil); !strings.Contains(string(r.Body), `"state":"stale"`) || !strings.Contains(string(r.Body), "max-stale") {
+		t.Errorf("admin status past max-stale: %d %s", r.Status, r.Body)
+	}
+	for _, tk := range []string{tok, tokenFor(priv, "unknown", "proj")} {
+		if c := b.code(tk); c != "http-503" {
+			t.Errorf("verify past max-stale: %s, want http-503", c)
+		}
+	}
+	// Back: verdicts and readiness return.
 	px.setCut(false)
 	waitFor(t, "B reconnects", b.st.Connected)
 	b.eventually(tok, "ok", propagationBound)
+	waitFor(t, "B ready again", func() bool { return do(t, "GET", b.base+"/readyz", nil).Status == 200 })
 }
 
 func withParam(dsn, name, value string) string {

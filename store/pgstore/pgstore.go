@@ -24,18 +24,29 @@
 // Invalidator (the Verifier) for every kid announced, dropping the key and
 // the tokens it verified from the caches.
 //
-// When that connection is lost the Store keeps serving from the caches,
-// reports itself unhealthy (Health, WriteMetrics) and reconnects with
-// exponential backoff and full jitter (100 ms up to 5 s). Once it listens
-// again it calls InvalidateAll, because it cannot know what it missed. The
-// staleness this allows is bounded as follows: a change whose notification
-// arrived before the loss was applied at once; a change committed while
-// disconnected (or whose notification was still in flight when the
-// connection broke) is applied at the latest when the connection is back.
-// With WithMaxStale(d) the Store also calls InvalidateAll every d while it
-// stays disconnected, so that keys are re-read from the database; when the
-// database itself is unreachable those lookups fail and the node answers
-// 503 for keys not cached since — fail closed instead of stale.
+// NOTIFY is only the wake-up; the source of truth is a change revision in
+// the database (table jwtgate_revision), bumped by the same trigger in the
+// changing transaction and announced on channel "jwtgate_revision" after the
+// kid. Every Store also polls it (every second by default, on the pool):
+// when it has moved past the last revision the listener was told of, a
+// notification was missed (the listener connection is down, or died
+// silently), and the Store calls InvalidateAll. A change is therefore in
+// force on every node within one poll even without notifications.
+//
+// When the listener connection is lost the Store reports itself unhealthy
+// (Health, WriteMetrics), keeps polling, and reconnects with exponential
+// backoff and full jitter (100 ms up to 5 s); once it listens again it calls
+// InvalidateAll, because it cannot know what it missed.
+//
+// # Staleness bound
+//
+// Each successful poll confirms that the node has seen every change
+// committed before the poll began. With a max-stale bound (WithMaxStale,
+// default 5 s) the Store gives the Verifier a fence
+// (engine.FreshnessFence): when no poll has succeeded for that long (the
+// database is unreachable), verifies answer 503 — never a verdict from
+// stale state — and the server's /readyz turns 503, until a poll succeeds
+// again.
 package pgstore
 
 import (
@@ -47,6 +58,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +88,7 @@ type Option func(*config)
 type config struct {
 	log          *slog.Logger
 	maxStale     time.Duration
+	pollInterval time.Duration
 	backoffMin   time.Duration
 	backoffMax   time.Duration
 	heartbeat    time.Duration
@@ -88,12 +101,23 @@ type config struct {
 // WithLogger sets the logger for connection events (never keys or tokens).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
-// WithMaxStale bounds how long cached keys are trusted while the change
-// listener is disconnected: every d, the caches are dropped so that keys
-// are re-read (and, when the database is unreachable, refused with 503).
-// 0 (the default) keeps verifying with the caches until the connection is
-// back.
+// Defaults of the change-revision poll and the staleness bound.
+const (
+	DefaultPollInterval = time.Second
+	DefaultMaxStale     = 5 * time.Second
+)
+
+// WithMaxStale bounds staleness: when the Store has not confirmed for d
+// that it has seen every key change (no successful poll of the change
+// revision), the Verifier answers verifies with ErrUnavailable (503) until
+// a poll succeeds. Default DefaultMaxStale; 0 removes the bound (the node
+// then verifies with its caches however long the database is unreachable).
+// It must be longer than the poll interval.
 func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale = d } }
+
+// WithPollInterval sets how often the change revision is polled (default
+// DefaultPollInterval): the longest a missed notification goes unnoticed.
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
 
 // WithReconnectBackoff sets the listener's reconnection backoff bounds
 // (defaults 100 ms and 5 s; each wait is drawn uniformly below the current
@@ -126,9 +150,10 @@ type Store struct {
 
 	inv atomic.Pointer[invHolder]
 
-	cancel  context.CancelFunc
-	done    chan struct{}
-	closeMu sync.Once
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the listener has stopped
+	pollDone chan struct{} // closed when the poller has stopped
+	closeMu  sync.Once
 
 	// listener state
 	connected     atomic.Bool
@@ -142,6 +167,15 @@ type Store struct {
 	lastErr       string
 	readyCh       chan struct{} // closed when the listener first listens
 	readyOnce     sync.Once
+
+	// change-revision poll state
+	notifiedRev   atomic.Int64 // highest revision announced to the listener
+	syncedRev     int64        // poller only: revision the caches reflect
+	revision      atomic.Int64 // last revision polled
+	lastConfirmed atomic.Int64 // unix nanos: start of the last successful poll
+	pollErrors    atomic.Uint64
+	missed        atomic.Uint64 // polls that found a change not notified
+	pollErr       string        // under stateMu: last poll error, "" after a success
 }
 
 type invHolder struct{ inv Invalidator }
@@ -161,20 +195,32 @@ var dsnOptions = map[string]func(*config, string) error{
 	"jwtgate_max_stale": func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return fmt.Errorf("jwtgate_max_stale=%q: want a duration such as 30s", v)
+			return fmt.Errorf("jwtgate_max_stale=%q: want a duration such as 5s (0 removes the bound)", v)
 		}
 		c.maxStale = d
+		return nil
+	},
+	"jwtgate_poll_interval": func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("jwtgate_poll_interval=%q: want a positive duration such as 1s", v)
+		}
+		c.pollInterval = d
 		return nil
 	},
 }
 
 // Open connects to PostgreSQL, migrates the schema and starts the change
-// listener. The DSN is a postgres:// URL or keyword/value string as pgx
-// accepts; a URL may also carry jwtgate_max_stale=<duration> (WithMaxStale).
+// listener and the change-revision poller. The DSN is a postgres:// URL or
+// keyword/value string as pgx accepts; a URL may also carry
+// jwtgate_max_stale=<duration> (WithMaxStale) and
+// jwtgate_poll_interval=<duration> (WithPollInterval); options given to
+// Open win over them.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg := config{
 		log: slog.New(slog.DiscardHandler), backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
 		heartbeat: 5 * time.Second, queryTimeout: 5 * time.Second,
+		maxStale: DefaultMaxStale, pollInterval: DefaultPollInterval,
 	}
 	dsn, err := stripOptions(dsn, &cfg)
 	if err != nil {
@@ -182,6 +228,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.pollInterval <= 0 || cfg.maxStale < 0 {
+		return nil, errors.New("postgres store: the poll interval must be positive and max-stale not negative")
+	}
+	if cfg.maxStale > 0 && cfg.pollInterval >= cfg.maxStale {
+		return nil, fmt.Errorf("postgres store: max-stale (%s) must be longer than the change poll interval (%s); raise max-stale, lower jwtgate_poll_interval, or set max-stale to 0 to remove the bound", cfg.maxStale, cfg.pollInterval)
 	}
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -206,15 +258,22 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres store: %s", redactErr(err))
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, cfg: cfg, log: cfg.log, cancel: cancel, done: make(chan struct{}), readyCh: make(chan struct{})}
+	s := &Store{pool: pool, cfg: cfg, log: cfg.log, cancel: cancel, done: make(chan struct{}), pollDone: make(chan struct{}), readyCh: make(chan struct{})}
 	s.downSince = time.Now()
+	s.syncedRev = -1
 	if cfg.noListener {
 		close(s.done)
+		close(s.pollDone)
 		return s, nil
 	}
 	lcfg := pcfg.ConnConfig.Copy()
 	lcfg.RuntimeParams["application_name"] = cfg.appName + "-listener"
 	go s.listen(lctx, lcfg)
+	// The first poll, before serving, starts the staleness bound.
+	if err := s.poll(lctx); err != nil {
+		s.log.Warn("postgres store: cannot read the change revision yet; retrying", "err", err)
+	}
+	go s.pollLoop(lctx)
 	// Start listening before serving so that a fresh node misses nothing;
 	// a database that is up but slow is not a reason to refuse to start.
 	select {
@@ -261,6 +320,7 @@ func (s *Store) Close() error {
 	s.closeMu.Do(func() {
 		s.cancel()
 		<-s.done
+		<-s.pollDone
 		s.pool.Close()
 	})
 	return nil
@@ -280,6 +340,9 @@ func (s *Store) SetInvalidator(inv Invalidator) {
 	}
 	s.inv.Store(&invHolder{inv})
 	inv.InvalidateAll()
+	if f, ok := inv.(engine.FreshnessFence); ok && !s.cfg.noListener && s.cfg.maxStale > 0 {
+		f.SetFreshUntil(time.Unix(0, s.lastConfirmed.Load()).Add(s.cfg.maxStale))
+	}
 }
 
 func (s *Store) invalidator() Invalidator {
@@ -548,22 +611,6 @@ func (s *Store) setDown(err error) {
 func (s *Store) listen(ctx context.Context, lcfg *pgx.ConnConfig) {
 	defer close(s.done)
 	attempt := 0
-	var staleTimer *time.Timer
-	if s.cfg.maxStale > 0 {
-		var tick func()
-		tick = func() {
-			if ctx.Err() != nil || s.connected.Load() {
-				return
-			}
-			if inv := s.invalidator(); inv != nil {
-				s.invalidateAll.Add(1)
-				inv.InvalidateAll()
-			}
-			staleTimer.Reset(s.cfg.maxStale)
-		}
-		staleTimer = time.AfterFunc(s.cfg.maxStale, tick)
-		defer staleTimer.Stop()
-	}
 	for ctx.Err() == nil {
 		if attempt > 0 || s.everConnected.Load() {
 			select {
@@ -595,21 +642,15 @@ func (s *Store) listen(ctx context.Context, lcfg *pgx.ConnConfig) {
 		s.connected.Store(true)
 		s.listenerPID.Store(conn.PgConn().PID())
 		s.stateMu.Unlock()
-		if staleTimer != nil {
-			staleTimer.Stop()
-		}
 		s.readyOnce.Do(func() { close(s.readyCh) })
 		attempt = 0
 		err = s.receive(ctx, conn)
 		s.setDown(err)
-		if staleTimer != nil {
-			staleTimer.Reset(s.cfg.maxStale)
-		}
 		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Close(cctx)
 		cancel()
 		if ctx.Err() == nil {
-			s.log.Warn("postgres store: change listener lost its connection; verifying from caches while reconnecting", "err", err)
+			s.log.Warn("postgres store: change listener lost its connection; reconnecting (changes are still found by polling the change revision)", "err", err)
 		}
 	}
 }
@@ -621,9 +662,11 @@ func (s *Store) connectListener(ctx context.Context, lcfg *pgx.ConnConfig) (*pgx
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(cctx, "LISTEN "+Channel); err != nil {
-		_ = conn.Close(context.Background())
-		return nil, err
+	for _, ch := range []string{Channel, RevisionChannel} {
+		if _, err := conn.Exec(cctx, "LISTEN "+ch); err != nil {
+			_ = conn.Close(context.Background())
+			return nil, err
+		}
 	}
 	return conn, nil
 }
@@ -651,6 +694,13 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
 			}
 			continue
 		}
+		if n.Channel == RevisionChannel {
+			// Sent after the kids of its transaction: they are applied.
+			if r, err := strconv.ParseInt(n.Payload, 10, 64); err == nil && r > s.notifiedRev.Load() {
+				s.notifiedRev.Store(r)
+			}
+			continue
+		}
 		s.notifications.Add(1)
 		inv := s.invalidator()
 		if inv == nil {
@@ -666,23 +716,115 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // Health implements the server's HealthReporter: false while the change
-// listener is disconnected (the node still verifies with its caches).
+// listener is disconnected or the change revision cannot be polled, with
+// the cause. Past the max-stale bound the node refuses verifies (503).
 func (s *Store) Health() (ok bool, detail string) {
 	if s.cfg.noListener {
 		return true, "postgres store (no change listener)"
 	}
+	unconfirmed := s.unconfirmedFor()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	if s.connected.Load() {
-		return true, "postgres store connected; listening for key changes"
+	var problems []string
+	if s.cfg.maxStale > 0 && unconfirmed > s.cfg.maxStale {
+		problems = append(problems, fmt.Sprintf("key changes not confirmed for %s, over max-stale %s: verifies answer 503 until the database is reachable again", unconfirmed.Round(time.Second), s.cfg.maxStale))
 	}
-	d := time.Since(s.downSince).Round(time.Second)
-	detail = fmt.Sprintf("postgres store: key-change listener disconnected for %s, reconnecting; verifying with cached keys", d)
-	if s.cfg.maxStale > 0 {
-		detail += fmt.Sprintf(" (caches dropped every %s while disconnected)", s.cfg.maxStale)
+	if s.pollErr != "" {
+		problems = append(problems, fmt.Sprintf("polling the change revision fails (last success %s ago): %s", unconfirmed.Round(time.Second), s.pollErr))
 	}
-	if s.lastErr != "" {
-		detail += ": " + s.lastErr
+	if !s.connected.Load() {
+		d := time.Since(s.downSince).Round(time.Second)
+		p := fmt.Sprintf("key-change listener disconnected for %s, reconnecting; changes are picked up by polling every %s", d, s.cfg.pollInterval)
+		if s.lastErr != "" {
+			p += ": " + s.lastErr
+		}
+		problems = append(problems, p)
 	}
-	return false, detail
+	if len(problems) == 0 {
+		return true, "postgres store connected; listening for key changes and polling the change revision"
+	}
+	return false, "postgres store: " + strings.Join(problems, "; ")
+}
+
+// unconfirmedFor is the time since the start of the last successful poll.
+func (s *Store) unconfirmedFor() time.Duration {
+	return time.Since(time.Unix(0, s.lastConfirmed.Load()))
+}
+
+func (s *Store) pollLoop(ctx context.Context) {
+	defer close(s.pollDone)
+	t := time.NewTicker(s.cfg.pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = s.poll(ctx)
+		}
+	}
+}
+
+// poll reads the change revision. A revision past the last one the
+// listener was told of (after a short grace for a notification in flight)
+// means a notification was missed: every cache is dropped. A successful
+// poll confirms every change committed before it began, and moves the
+// Verifier's staleness fence to that time + max-stale.
+func (s *Store) poll(ctx context.Context) error {
+	start := time.Now()
+	qctx, cancel := context.WithTimeout(ctx, min(s.cfg.queryTimeout, max(s.cfg.pollInterval, 500*time.Millisecond)))
+	var rev int64
+	err := s.pool.QueryRow(qctx, "SELECT rev FROM jwtgate_revision").Scan(&rev)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.pollErrors.Add(1)
+		s.stateMu.Lock()
+		first := s.pollErr == ""
+		s.pollErr = redactErr(err)
+		s.stateMu.Unlock()
+		if first {
+			s.log.Warn("postgres store: cannot poll the change revision; retrying", "err", err)
+		}
+		return wrap("poll change revision", err)
+	}
+	s.revision.Store(rev)
+	if rev != s.syncedRev {
+		missed := rev < s.syncedRev // the counter went back (a restored database)
+		if !missed && rev > s.notifiedRev.Load() {
+			grace := time.Now().Add(min(s.cfg.pollInterval/4, 250*time.Millisecond))
+			for s.notifiedRev.Load() < rev && time.Now().Before(grace) && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			missed = s.notifiedRev.Load() < rev
+		}
+		if missed {
+			if rev < s.notifiedRev.Load() {
+				s.notifiedRev.Store(rev)
+			}
+			if inv := s.invalidator(); inv != nil {
+				if s.syncedRev >= 0 { // not the first poll: a change was missed
+					s.missed.Add(1)
+					s.log.Warn("postgres store: a key change was not notified; dropping caches", "revision", rev, "listener_connected", s.connected.Load())
+				}
+				s.invalidateAll.Add(1)
+				inv.InvalidateAll()
+			}
+		}
+		s.syncedRev = rev
+	}
+	s.lastConfirmed.Store(start.UnixNano())
+	s.stateMu.Lock()
+	recovered := s.pollErr != ""
+	s.pollErr = ""
+	s.stateMu.Unlock()
+	if recovered {
+		s.log.Info("postgres store: polling the change revision again")
+	}
+	if f, ok := s.invalidator().(engine.FreshnessFence); ok && s.cfg.maxStale > 0 {
+		f.SetFreshUntil(start.Add(s.cfg.maxStale))
+	}
+	return nil
 }

@@ -340,3 +340,40 @@ func TestNoKeysLoadedAtStart(t *testing.T) {
 		t.Fatalf("lookup by kid is not an index scan: %s", plan)
 	}
 }
+
+// TestMaxStaleSettings: the staleness bound is on by default (5 s, polled
+// every second); the URL's jwtgate_max_stale and jwtgate_poll_interval set
+// them, an option given to Open wins over the URL, and a bound not longer
+// than the poll interval is refused with a message saying what to change.
+func TestMaxStaleSettings(t *testing.T) {
+	dsn := pgtest.Start(t)
+	for _, c := range []struct {
+		dsn  string
+		opts []pgstore.Option
+		want string
+	}{
+		{dsn, nil, "5.000"},
+		{withParam(dsn, "jwtgate_max_stale", "3s"), nil, "3.000"},
+		{withParam(dsn, "jwtgate_max_stale", "3s"), []pgstore.Option{pgstore.WithMaxStale(4 * time.Second)}, "4.000"},
+		{dsn, []pgstore.Option{pgstore.WithMaxStale(0)}, "0.000"},
+	} {
+		s := open(t, c.dsn, c.opts...)
+		if got := metric(s, "jwtgate_store_max_stale_seconds"); got != c.want {
+			t.Errorf("%s %d options: max stale %s, want %s", c.dsn, len(c.opts), got, c.want)
+		}
+	}
+	for _, bad := range []string{
+		withParam(dsn, "jwtgate_max_stale", "1s"),
+		withParam(withParam(dsn, "jwtgate_max_stale", "2s"), "jwtgate_poll_interval", "3s"),
+	} {
+		if s, err := pgstore.Open(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "poll interval") {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open(%s): %v, want a refusal naming the poll interval", bad, err)
+		}
+	}
+	if _, err := pgstore.Open(context.Background(), withParam(dsn, "jwtgate_poll_interval", "0s")); err == nil || !strings.Contains(err.Error(), "jwtgate_poll_interval") {
+		t.Errorf("jwtgate_poll_interval=0s: %v", err)
+	}
+}

@@ -13,6 +13,12 @@ import (
 // (TRUNCATE).
 const Channel = "jwtgate_keys"
 
+// RevisionChannel carries the change revision (jwtgate_revision.rev) of
+// every transaction that changed keys, sent at its commit after all its
+// kids on Channel: a node that has received revision r on it has applied
+// every change up to r.
+const RevisionChannel = "jwtgate_revision"
+
 // migrationLockID is the pg_advisory_xact_lock key that serialises schema
 // migrations between nodes starting at once ("jwtgate" in ASCII).
 const migrationLockID int64 = 0x6a77746761746531
@@ -63,6 +69,44 @@ var migrations = []string{
 		EXECUTE FUNCTION jwtgate_keys_notify();
 	CREATE TRIGGER jwtgate_keys_notify_truncate AFTER TRUNCATE ON jwtgate_keys
 		FOR EACH STATEMENT EXECUTE FUNCTION jwtgate_keys_notify();`,
+
+	// 2: a change revision, the source of truth that every node polls;
+	// NOTIFY is only the wake-up. The counter is bumped once per changing
+	// transaction, at its commit (a deferred trigger: after every kid of the
+	// transaction was announced, and so that a bulk change does not update
+	// the counter row once per key), and announced on jwtgate_revision.
+	`CREATE TABLE jwtgate_revision (
+		id  boolean PRIMARY KEY DEFAULT true CHECK (id),
+		rev bigint  NOT NULL
+	);
+	INSERT INTO jwtgate_revision (rev) VALUES (0);
+
+	CREATE FUNCTION jwtgate_keys_bump_revision() RETURNS trigger LANGUAGE plpgsql AS $$
+	DECLARE
+		r bigint;
+	BEGIN
+		IF TG_LEVEL = 'ROW' AND current_setting('jwtgate.revision_bumped', true) = 'on' THEN
+			RETURN NULL; -- this transaction has its revision already
+		END IF;
+		UPDATE jwtgate_revision SET rev = rev + 1 RETURNING rev INTO r;
+		PERFORM pg_notify('jwtgate_revision', r::text);
+		IF TG_LEVEL = 'ROW' THEN
+			PERFORM set_config('jwtgate.revision_bumped', 'on', true);
+		END IF;
+		RETURN NULL;
+	END $$;
+	CREATE CONSTRAINT TRIGGER jwtgate_keys_revision_ins_del AFTER INSERT OR DELETE ON jwtgate_keys
+		DEFERRABLE INITIALLY DEFERRED
+		FOR EACH ROW EXECUTE FUNCTION jwtgate_keys_bump_revision();
+	CREATE CONSTRAINT TRIGGER jwtgate_keys_revision_upd AFTER UPDATE ON jwtgate_keys
+		DEFERRABLE INITIALLY DEFERRED
+		FOR EACH ROW
+		WHEN ((OLD.kid, OLD.project, OLD.label, OLD.status, OLD.public_key)
+		      IS DISTINCT FROM (NEW.kid, NEW.project, NEW.label, NEW.status, NEW.public_key))
+		EXECUTE FUNCTION jwtgate_keys_bump_revision();
+	-- Fires after jwtgate_keys_notify_truncate (triggers run in name order).
+	CREATE TRIGGER jwtgate_keys_revision_truncate AFTER TRUNCATE ON jwtgate_keys
+		FOR EACH STATEMENT EXECUTE FUNCTION jwtgate_keys_bump_revision();`,
 }
 
 // SchemaVersion is the schema version this build creates and expects.
