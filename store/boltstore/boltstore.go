@@ -111,9 +111,9 @@ type decoded struct {
 }
 
 var (
-	_ engine.KeyStore        = (*Store)(nil)
-	_ engine.UsageRecorder   = (*Store)(nil)
-	_ engine.RegistryScanner = (*Store)(nil)
+	_ engine.KeyStore         = (*Store)(nil)
+	_ engine.UsageRecorder    = (*Store)(nil)
+	_ engine.RegistryScanner  = (*Store)(nil)
 	_ engine.RecentKeysLoader = (*Store)(nil)
 )
 
