@@ -39,7 +39,10 @@ git worktree add --detach "$tmp/base" "$base" >/dev/null 2>&1 ||
 	{ echo "bench/compare.sh: cannot check out BASE=$base (a commit, branch or tag of this repository)" >&2; exit 2; }
 if [ "$BENCH_SUITE" = head ]; then rm -rf "$tmp/base/bench"; cp -R bench "$tmp/base/bench"; fi
 echo "building base ($base) and head test binaries${HEAD_TAGS:+ (head with -tags $HEAD_TAGS)}" >&2
-(cd "$tmp/base" && "$GO" test -c -o "$tmp/base.test" "$BENCH_PKG")
+(cd "$tmp/base" && "$GO" test -c -o "$tmp/base.test" "$BENCH_PKG") || {
+	echo "bench/compare.sh: cannot build the benchmarks of BASE=$base (BENCH_SUITE=$BENCH_SUITE: head runs the working tree's bench/ on both sides); if bench/ now needs code that BASE lacks, try BENCH_SUITE=base" >&2
+	exit 2
+}
 "$GO" test -c ${HEAD_TAGS:+-tags "$HEAD_TAGS"} -o "$tmp/head.test" "$BENCH_PKG"
 
 mkdir -p "$out"
@@ -60,6 +63,10 @@ rounds() { # rounds PATTERN LABEL
 	done
 }
 rounds "$BENCH" compare
+if ! grep -q '^Benchmark' "$out/head.txt" || ! grep -q '^Benchmark' "$out/base.txt"; then
+	echo "bench/compare.sh: BENCH='$BENCH' matched no benchmark in $BENCH_PKG (on the base or the head)" >&2
+	exit 2
+fi
 
 [ "${GATE:-}" = 1 ] || exit 0
 "$GO" build -o "$tmp/benchgate" ./bench/cmd/benchgate

@@ -98,10 +98,10 @@ BENCH_SUITE ?= head
 export BENCH_SUITE
 bench-compare: benchstat-install
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git ref> [BENCH=<regexp>] [BENCH_COUNT=6]"; exit 2; }
-	@GO='$(GO)' BENCH='$(BENCH)' BENCH_COUNT='$(BENCH_COUNT)' BENCH_TIME='$(BENCH_TIME)' BENCH_PKG='$(BENCH_PKG)' \
+	@GO='$(GO)' BENCH='$(value BENCH)' BENCH_COUNT='$(BENCH_COUNT)' BENCH_TIME='$(BENCH_TIME)' BENCH_PKG='$(BENCH_PKG)' \
 	  HEAD_TAGS='$(HEAD_TAGS)' bench/compare.sh '$(BASE)' $(BENCH_DIR)/compare
 	cp $(BENCH_DIR)/compare/base.txt $(BENCH_DIR)/compare-base.txt; cp $(BENCH_DIR)/compare/head.txt $(BENCH_DIR)/compare-head.txt
-	cd $(BENCH_DIR) && "$(BENCHSTAT)" compare-base.txt compare-head.txt
+	cd $(BENCH_DIR) && "$(BENCHSTAT)" -ignore commit compare-base.txt compare-head.txt
 
 # bench-gate: the CI gate (issue 13). The same interleaved comparison, then
 # bench/cmd/benchgate decides: exit 1 when a benchmark is slower by more
@@ -116,8 +116,9 @@ bench-compare: benchstat-install
 #   make bench-gate BASE=HEAD HEAD_TAGS=jwtgate_inject_cold   # must fail: +10% on the cold path
 #
 # Knobs: GATE_BENCH, the default subset (the 2048-bit verify paths, serial
-# and parallel: about 3-6 minutes on 2 cores); BENCH=<regexp> on the command
-# line replaces it (BENCH=. runs everything, ~1h). THRESHOLD (5%), RERUNS
+# and parallel: about 5-10 minutes on 2 busy cores); BENCH=<regexp> on the
+# command line replaces it (BENCH=. runs everything, ~1h; a $ in it is
+# passed as is, e.g. BENCH='^BenchmarkReject$'). THRESHOLD (5%), RERUNS
 # (2), BENCH_COUNT (6), HEAD_TAGS (build tags of the head binary only).
 GATE_BENCH ?= ^BenchmarkVerify$$/^bits=2048$$
 THRESHOLD  ?= 5%
@@ -125,7 +126,7 @@ RERUNS     ?= 2
 .PHONY: bench-gate
 bench-gate:
 	@test -n "$(BASE)" || { echo "usage: make bench-gate BASE=<git ref> [THRESHOLD=5%] [BENCH=<regexp>] [RERUNS=2]"; exit 2; }
-	@GO='$(GO)' BENCH='$(if $(filter command line,$(origin BENCH)),$(BENCH),$(GATE_BENCH))' BENCH_COUNT='$(BENCH_COUNT)' \
+	@GO='$(GO)' BENCH='$(if $(filter command line,$(origin BENCH)),$(value BENCH),$(GATE_BENCH))' BENCH_COUNT='$(BENCH_COUNT)' \
 	  BENCH_TIME='$(BENCH_TIME)' BENCH_PKG='$(BENCH_PKG)' HEAD_TAGS='$(HEAD_TAGS)' GATE=1 THRESHOLD='$(THRESHOLD)' \
 	  RERUNS='$(RERUNS)' GATE_FLAGS='$(GATE_FLAGS)' bench/compare.sh '$(BASE)' $(BENCH_DIR)
 	@echo "wrote $(BENCH_DIR)/compare.md"
