@@ -1,6 +1,7 @@
 package cpuinfo
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,23 @@ func TestParseARM(t *testing.T) {
 func TestParseEmpty(t *testing.T) {
 	if got := Parse(strings.NewReader("")).String(); got != "unknown; flags: none" {
 		t.Errorf("String = %q", got)
+	}
+}
+
+func TestThreadCPU(t *testing.T) {
+	c0, ok := ThreadCPU()
+	if ok != (runtime.GOOS == "linux") {
+		t.Fatalf("ThreadCPU ok = %v on %s", ok, runtime.GOOS)
+	}
+	if !ok {
+		return
+	}
+	x := 0
+	for i := 0; i < 50_000_000; i++ {
+		x += i ^ x>>3
+	}
+	c1, _ := ThreadCPU()
+	if c1 <= c0 || x == 42 {
+		t.Errorf("ThreadCPU did not advance over a busy loop: %d -> %d", c0, c1)
 	}
 }

@@ -3,8 +3,9 @@ package rsaverify
 import (
 	"crypto/sha256"
 	"fmt"
-	"runtime"
 	"testing"
+
+	"github.com/jwtgate/jwtgate/internal/cpuinfo"
 )
 
 // serial runs verify in a b.Loop on a locked OS thread and reports, beside
@@ -14,9 +15,7 @@ import (
 // reports by default, so bench-rsa compares the two on cpu-ns/op.
 func serial(b *testing.B, verify func() bool) {
 	b.ReportAllocs()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	c0, ok := threadCPU()
+	t := cpuinfo.StartCPUTimer(b)
 	n := 0
 	for b.Loop() {
 		if !verify() {
@@ -24,9 +23,7 @@ func serial(b *testing.B, verify func() bool) {
 		}
 		n++
 	}
-	if c1, ok1 := threadCPU(); ok && ok1 && n > 0 {
-		b.ReportMetric(float64(c1-c0)/float64(n), "cpu-ns/op")
-	}
+	t.Stop(n)
 }
 
 func BenchmarkVerify(b *testing.B) {
