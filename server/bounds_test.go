@@ -98,7 +98,7 @@ func TestVerifyOversizedAuthorizationHeader(t *testing.T) {
 	}
 	// Nor with a client that writes the whole request before reading.
 	for i := range 40 {
-		n := limit + i*25000
+		n := limit + i*12000
 		req, _ := http.NewRequest("GET", ts.base+"/v1/verify", nil)
 		req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", n))
 		resp, err := http.DefaultTransport.RoundTrip(req)

@@ -16,10 +16,10 @@ import (
 // net/http server does, such a connection first shuts down its write side
 // (the answer is already flushed, the client gets a FIN after it) and
 // discards what the client still sends, for a bounded time and amount,
-// before closing.
+// before closing: a request of up to about 1 MiB reads its answer.
 const (
 	lingerTime  = 500 * time.Millisecond
-	lingerBytes = 256 << 10
+	lingerBytes = 1 << 20
 )
 
 // lingerListener hands out lingerConns.

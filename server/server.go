@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/fsutil"
 	"github.com/jwtgate/jwtgate/internal/verdict"
 	"github.com/valyala/fasthttp"
 )
@@ -215,7 +216,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxHeaderBytes = max(DefaultMaxHeaderBytes, v.MaxTokenBytes()+8<<10)
 	}
 	if cfg.MaxHeaderBytes < v.MaxTokenBytes()+1<<10 {
-		return nil, errors.New("server: MaxHeaderBytes must exceed the max token size by at least 1 KiB")
+		return nil, fmt.Errorf("server: the header limit (MaxHeaderBytes, --max-header-bytes) is %d; it must be at least the max token size (--max-token-bytes, %d) + 1024", cfg.MaxHeaderBytes, v.MaxTokenBytes())
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, v: v, store: cfg.Store, metrics: newVerifyMetrics()}
 	for name, hdr := range cfg.ClaimHeaders {
@@ -309,6 +310,9 @@ func (s *Server) setupAdminToken() error {
 		if err != nil {
 			return errors.New("server: reading the admin token file: " + err.Error())
 		}
+		if err := checkPrivateFile(s.cfg.AdminTokenFile); err != nil {
+			return err
+		}
 		tok = strings.TrimSpace(string(b))
 		if tok == "" {
 			return errors.New("server: the admin token file " + s.cfg.AdminTokenFile + " is empty")
@@ -332,8 +336,27 @@ func (s *Server) setupAdminToken() error {
 	return nil
 }
 
+// checkPrivateFile refuses an admin token file that group or others may
+// read or write: whoever can read it administers every key.
+func checkPrivateFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return errors.New("server: the admin token file: " + err.Error())
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("server: the admin token file %s is open to group or others (mode %04o); run: chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
+// syncDir makes a new directory entry durable (a variable for tests).
+var syncDir = fsutil.SyncDir
+
 func readOrCreateToken(path string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
+		if err := checkPrivateFile(path); err != nil {
+			return "", err
+		}
 		if t := strings.TrimSpace(string(b)); t != "" {
 			return t, nil
 		}
@@ -341,8 +364,15 @@ func readOrCreateToken(path string) (string, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", errors.New("server: reading the admin token: " + err.Error())
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", errors.New("server: creating the data directory: " + err.Error())
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return "", errors.New("server: syncing the data directory's parent: " + err.Error())
+		}
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -362,6 +392,10 @@ func readOrCreateToken(path string) (string, error) {
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(path)
 		return "", errors.New("server: writing the admin token: " + err.Error())
+	}
+	// The file is durable; its name is once the directory is synced.
+	if err := syncDir(dir); err != nil {
+		return "", errors.New("server: syncing the data directory: " + err.Error())
 	}
 	return tok, nil
 }
@@ -421,8 +455,28 @@ func (s *Server) Start() error {
 	s.log.Info("key cache bounded", "max_bytes", st.KeyMaxBytes, "holds_2048_bit_keys", engine.KeyCacheKeysFor(st.KeyMaxBytes),
 		"keys_held", st.KeySize, "bytes_used", st.KeyBytes)
 	go s.logRegistryLoaded()
+	s.warnExposedAdmin()
 	return nil
 }
+
+// warnExposedAdmin warns when the admin listener is bound to an address
+// other than loopback without TLS: the admin token and every key change
+// would cross the network in clear text.
+func (s *Server) warnExposedAdmin() {
+	host, _, err := net.SplitHostPort(s.AdminAddr())
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || s.adminTLS() {
+		return
+	}
+	s.log.Warn("the admin listener is on "+s.AdminAddr()+", not a loopback address, without TLS: the admin token and key changes cross the network in clear text. Bind it to 127.0.0.1 (--admin-addr) or serve it with TLS",
+		"admin_addr", s.AdminAddr())
+}
+
+// adminTLS reports whether the admin listener serves TLS. It is the hook
+// for the admin TLS settings: whatever configures them must make it true.
+func (s *Server) adminTLS() bool { return s.adminSrv.TLSConfig != nil }
 
 // logRegistryLoaded says when the registry index is loaded and the key
 // cache warmed: from then on unknown kids cost no store read, and the

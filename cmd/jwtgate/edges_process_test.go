@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,5 +81,57 @@ func TestVerifyBodyRSSBounded(t *testing.T) {
 	// At most 20 KB a connection on average (it was ~78 KB).
 	if limit := int64(conns * 20 << 10); grown > limit {
 		t.Errorf("server RSS grew by %d bytes over %d connections; want at most %d", grown, conns, limit)
+	}
+}
+
+// Issue 9 item 15: jwtgate serve refuses an admin token file that group
+// or others can read, and says which chmod to run.
+func TestServeRefusesTokenFileReadableByOthers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "admin-token-file")
+	if err := os.WriteFile(path, []byte("a-long-enough-admin-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o640)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), "serve", "--data-dir", filepath.Join(dir, "data"), "--admin-token-file", path,
+		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitError || ctx.Err() != nil {
+		t.Fatalf("serve with a group-readable token file: %v (want exit %d)\n%s", err, exitError, out)
+	}
+	if !strings.Contains(string(out), "chmod 600 "+path) {
+		t.Errorf("the message does not say to run chmod 600 %s:\n%s", path, out)
+	}
+}
+
+// Issue 9 item 15: creating the embedded database (and its data
+// directory) fsyncs the directories that hold their names.
+func TestNewDatabaseSyncsDataDir(t *testing.T) {
+	var synced []string
+	old := syncDir
+	syncDir = func(p string) error { synced = append(synced, p); return old(p) }
+	defer func() { syncDir = old }()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "data")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, closer, err := openStore(context.Background(), "", dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closer.Close()
+	if len(synced) != 2 || synced[0] != parent || synced[1] != dir {
+		t.Errorf("synced %q, want [%s %s]", synced, parent, dir)
+	}
+	synced = nil
+	_, closer, err = openStore(context.Background(), "", dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closer.Close()
+	if len(synced) != 0 {
+		t.Errorf("reopening synced %q", synced)
 	}
 }

@@ -32,7 +32,7 @@ type serveFlags struct {
 	usageFlush, readTimeout, writeTimeout           time.Duration
 	maxStale                                        time.Duration
 	idleTimeout, shutdownTimeout, shutdownDelay     time.Duration
-	concurrency                                     int
+	concurrency, maxHeaderBytes                     int
 	logLevel, logFormat                             string
 }
 
@@ -50,7 +50,7 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.adminClientCA, "admin-client-ca", "", "PEM CA certificates: the admin listener requires a client certificate signed by one of them (needs --admin-tls-cert)")
 	fs.DurationVar(&f.tlsReload, "tls-reload-interval", server.DefaultTLSReloadInterval, "how often certificate files are checked for changes (SIGHUP reloads at once)")
 	fs.StringVar(&f.dataDir, "data-dir", "./jwtgate-data", "directory of the embedded key store (keys.db) and of a generated admin token (admin-token)")
-	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin bearer token; else $JWTGATE_ADMIN_TOKEN; else one is generated into <data-dir>/admin-token (mode 0600)")
+	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin bearer token, readable by its owner only (chmod 600: else jwtgate refuses to start); else $JWTGATE_ADMIN_TOKEN; else one is generated into <data-dir>/admin-token (mode 0600)")
 	fs.StringVar(&f.store, "store", "", "key store URL (e.g. postgres://...); empty: the embedded bbolt store in --data-dir")
 	fs.DurationVar(&f.maxStale, "max-stale", pgstore.DefaultMaxStale, "with a shared store (postgres): past this long without confirming it has seen every key change (the database unreachable), a node answers 503 to verifies and /readyz instead of trusting its caches; 0 removes the bound")
 	fs.DurationVar(&f.leeway, "leeway", engine.DefaultLeeway, "clock skew tolerated on exp, nbf and iat (whole seconds)")
@@ -64,6 +64,7 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	f.tokenCacheBytes = engine.DefaultTokenCacheBytes
 	fs.Var(&f.tokenCacheBytes, "token-cache-bytes", "memory the token cache's entries may hold, in bytes or with a KiB, MiB or GiB suffix (0 turns the cache off); both this and --token-cache-size bound the cache")
 	fs.IntVar(&f.maxTokenBytes, "max-token-bytes", engine.DefaultMaxTokenBytes, "largest Authorization value accepted; larger gets token_too_large")
+	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", 0, "largest request line + headers (each connection's read buffer); larger gets 431 (0: max-token-bytes + 8 KiB, at least 32 KiB)")
 	fs.IntVar(&f.minKeyBits, "min-key-bits", engine.DefaultMinKeyBits, "smallest RSA modulus a registered key may have")
 	fs.IntVar(&f.maxKeyBits, "max-key-bits", engine.DefaultMaxKeyBits, "largest RSA modulus a registered key may have")
 	fs.DurationVar(&f.usageFlush, "usage-flush-interval", server.DefaultUsageFlushInterval, "how often keys' last_used_at and verified_count are written to the store")
@@ -213,6 +214,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		EngineOptions: opts, ClaimHeaders: headers, Logger: log,
 		UsageFlushInterval: f.usageFlush, ReadTimeout: f.readTimeout, WriteTimeout: f.writeTimeout,
 		IdleTimeout: f.idleTimeout, Concurrency: f.concurrency, ShutdownDelay: f.shutdownDelay,
+		MaxHeaderBytes: f.maxHeaderBytes,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())

@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/fsutil"
 	"github.com/jwtgate/jwtgate/store/boltstore"
 )
 
@@ -49,10 +51,29 @@ func openBoltURL(_ context.Context, raw string, _ storeOptions, log *slog.Logger
 	return openBolt(path, log)
 }
 
+// syncDir makes a new directory entry durable (a variable for tests).
+var syncDir = fsutil.SyncDir
+
 func openBolt(path string, log *slog.Logger) (engine.KeyStore, io.Closer, error) {
+	dir := filepath.Dir(path)
+	_, dirErr := os.Stat(dir)
+	_, fileErr := os.Stat(path)
 	st, err := boltstore.Open(path)
 	if err != nil {
 		return nil, nil, err
+	}
+	// A new database (and data directory) is durable only once the
+	// directories holding their names are synced.
+	var serr error
+	if errors.Is(dirErr, os.ErrNotExist) {
+		serr = syncDir(filepath.Dir(dir))
+	}
+	if errors.Is(fileErr, os.ErrNotExist) && serr == nil {
+		serr = syncDir(dir)
+	}
+	if serr != nil {
+		st.Close()
+		return nil, nil, errors.New("syncing the data directory " + dir + " after creating " + filepath.Base(path) + ": " + serr.Error())
 	}
 	log.Info("key store open", "store", "bolt", "path", path)
 	return st, st, nil
