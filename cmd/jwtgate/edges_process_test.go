@@ -117,7 +117,7 @@ func TestNewDatabaseSyncsDataDir(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "data")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, closer, err := openStore(context.Background(), "", dir, log)
+	_, closer, err := openStore(context.Background(), "", dir, storeOptions{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestNewDatabaseSyncsDataDir(t *testing.T) {
 		t.Errorf("synced %q, want [%s %s]", synced, parent, dir)
 	}
 	synced = nil
-	_, closer, err = openStore(context.Background(), "", dir, log)
+	_, closer, err = openStore(context.Background(), "", dir, storeOptions{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
