@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/tlstest"
 )
 
 // Issue 9 item 15: an admin token file readable by group or others is
@@ -85,5 +86,12 @@ func TestAdminNonLoopbackWarning(t *testing.T) {
 	logs := ts.logs.String()
 	if !contains(logs, "level=WARN") || !contains(logs, "not a loopback address") || !contains(logs, "without TLS") {
 		t.Errorf("no warning for an admin listener on all interfaces:\n%s", logs)
+	}
+	// With TLS it is the operator's choice: no warning.
+	dir := t.TempDir()
+	cert, key := tlstest.NewCA(t, "test CA").Server(t, "localhost").Write(t, dir, "admin")
+	ts = startServer(t, Config{AdminAddr: "0.0.0.0:0", AdminTLS: &TLSFiles{CertFile: cert, KeyFile: key}})
+	if logs := ts.logs.String(); contains(logs, "not a loopback address") {
+		t.Errorf("warning for an admin listener with TLS:\n%s", logs)
 	}
 }

@@ -470,13 +470,12 @@ func (s *Server) warnExposedAdmin() {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || s.adminTLS() {
 		return
 	}
-	s.log.Warn("the admin listener is on "+s.AdminAddr()+", not a loopback address, without TLS: the admin token and key changes cross the network in clear text. Bind it to 127.0.0.1 (--admin-addr) or serve it with TLS",
+	s.log.Warn("the admin listener is on "+s.AdminAddr()+", not a loopback address, without TLS: the admin token and key changes cross the network in clear text. Bind it to 127.0.0.1 (--admin-addr) or serve it with TLS (--admin-tls-cert/--admin-tls-key)",
 		"admin_addr", s.AdminAddr())
 }
 
-// adminTLS reports whether the admin listener serves TLS. It is the hook
-// for the admin TLS settings: whatever configures them must make it true.
-func (s *Server) adminTLS() bool { return s.adminSrv.TLSConfig != nil }
+// adminTLS reports whether the admin listener serves TLS (Config.AdminTLS).
+func (s *Server) adminTLS() bool { return s.tlsAdmin != nil }
 
 // logRegistryLoaded says when the registry index is loaded and the key
 // cache warmed: from then on unknown kids cost no store read, and the
