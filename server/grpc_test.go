@@ -16,6 +16,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/jwtgate/jwtgate/internal/apitest"
 )
 
 // grpcConn dials the server's gRPC listener with a real client over
@@ -92,66 +93,41 @@ func mustDenied(t *testing.T, resp *authv3.CheckResponse, code string, httpResp 
 	}
 }
 
+// Every error code, with the requests the other ways into jwtgate are
+// tested with (apitest.EveryCode): each denial matches the verify
+// listener's answer to the same request.
 func TestGRPCCheckEveryErrorCode(t *testing.T) {
-	ts := startServer(t, Config{GRPCAddr: "127.0.0.1:0", EngineOptions: []engine.Option{engine.WithRequiredClaims("groupRef")}})
+	ts := startServer(t, Config{GRPCAddr: "127.0.0.1:0", EngineOptions: []engine.Option{engine.WithRequiredClaims(apitest.RequiredClaim)}})
 	c := authv3.NewAuthorizationClient(grpcConn(t, ts.srv.GRPCAddr()))
 	a, b := enginetest.Key("rsa2048-a"), enginetest.Key("rsa2048-b")
-	ts.addKey("myapp", a, "ka", "")
-	ts.addKey("myapp", b, "kb", "")
-	if r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/kb", map[string]any{"status": "inactive"}); r.Status != 200 {
+	ts.addKey(apitest.Project, a, apitest.ActiveKID, "")
+	ts.addKey(apitest.Project, b, apitest.InactiveKID, "")
+	if r := ts.adminDo("PATCH", "/v1/projects/"+apitest.Project+"/keys/"+apitest.InactiveKID, map[string]any{"status": "inactive"}); r.Status != 200 {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
-	n := now()
-	g := map[string]any{"groupRef": "g1"}
-	valid := token(a, "ka", "myapp", n, 300, g)
-	bearer := func(tok string) map[string]string { return map[string]string{"authorization": "Bearer " + tok} }
-	cases := []struct {
-		name, code, path string
-		headers          map[string]string
-	}{
-		{"no header", "missing_token", "/", map[string]string{"x-other": "1"}},
-		{"bearer without token", "missing_token", "/", map[string]string{"authorization": "Bearer"}},
-		{"too large", "token_too_large", "/", bearer(strings.Repeat("a", 9000))},
-		{"two parts", "malformed", "/", bearer("abc.def")},
-		{"basic scheme", "malformed", "/", map[string]string{"authorization": "Basic " + valid}},
-		{"trailing data", "malformed", "/", bearer(valid + " x")},
-		// Envoy merges repeated headers with ",".
-		{"two authorization headers merged", "malformed", "/", map[string]string{"authorization": "Bearer " + valid + ",Bearer " + valid}},
-		{"hs256", "unsupported_algorithm", "/", bearer(enginetest.SignHS256([]byte("secret"), map[string]any{"alg": "HS256", "kid": "ka"}, enginetest.Claims("myapp", n, 300)))},
-		{"none", "unsupported_algorithm", "/", bearer(enginetest.Unsigned(map[string]any{"alg": "none", "kid": "ka"}, enginetest.Claims("myapp", n, 300)) + "c2ln")},
-		{"crit", "unsupported_header", "/", bearer(enginetest.SignRS256(a, map[string]any{"alg": "RS256", "kid": "ka", "crit": []string{"x"}, "x": 1}, enginetest.Claims("myapp", n, 300)))},
-		{"no kid", "missing_kid", "/", bearer(enginetest.SignRS256(a, map[string]any{"alg": "RS256"}, enginetest.Claims("myapp", n, 300)))},
-		{"unknown kid", "unknown_kid", "/", bearer(token(a, "nope", "myapp", n, 300, g))},
-		{"inactive key", "key_inactive", "/", bearer(token(b, "kb", "myapp", n, 300, g))},
-		{"no exp", "missing_claim", "/", bearer(token(a, "ka", "myapp", n, 300, map[string]any{"groupRef": "g", "exp": nil}))},
-		{"required claim absent", "missing_claim", "/", bearer(token(a, "ka", "myapp", n, 300, nil))},
-		{"expired", "expired", "/", bearer(token(a, "ka", "myapp", n-400, 300, g))},
-		{"nbf", "not_yet_valid", "/", bearer(token(a, "ka", "myapp", n, 300, map[string]any{"groupRef": "g", "nbf": n + 120}))},
-		{"iat future", "issued_in_future", "/", bearer(token(a, "ka", "myapp", n+120, 300, g))},
-		{"ttl", "ttl_exceeded", "/", bearer(token(a, "ka", "myapp", n, 660, g))},
-		{"aud", "audience_mismatch", "/", bearer(token(a, "ka", "other", n, 300, g))},
-		{"project query", "audience_mismatch", "/api/orders?x=1&project=other", bearer(valid)},
-		{"signature", "invalid_signature", "/", bearer(token(b, "ka", "myapp", n, 300, g))},
+	if resp := check(t, c, checkReq("/", map[string]string{"authorization": "Bearer " + apitest.Valid(a)})); codes.Code(resp.GetStatus().GetCode()) != codes.OK {
+		t.Fatalf("valid token: %v", resp.GetStatus())
 	}
 	seen := map[string]bool{}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			resp := check(t, c, checkReq(tc.path, tc.headers))
-			// The verify listener's answer to the same credentials.
+	for _, tc := range apitest.EveryCode(a, b) {
+		t.Run(tc.Name, func(t *testing.T) {
+			path, query := "/api/orders", ""
+			if tc.Project != "" {
+				query = "?project=" + tc.Project
+			}
+			headers := map[string]string{"x-other": "1"}
 			var hdrs []string
-			if v, ok := tc.headers["authorization"]; ok {
-				hdrs = []string{"Authorization", v}
+			for _, v := range tc.Authorization {
+				hdrs = append(hdrs, "Authorization", v)
 			}
-			url := ts.base + "/v1/verify"
-			if i := strings.Index(tc.path, "?"); i >= 0 {
-				url += tc.path[i:]
+			if len(tc.Authorization) > 0 {
+				// Envoy merges repeated headers with ",".
+				headers["authorization"] = strings.Join(tc.Authorization, ",")
 			}
-			hr := do(t, "GET", url, nil, hdrs...)
-			if strings.Contains(tc.name, "merged") {
-				hr = do(t, "GET", url, nil, "Authorization", "Bearer "+valid, "Authorization", "Bearer "+valid)
-			}
-			mustDenied(t, resp, tc.code, hr)
-			seen[tc.code] = true
+			resp := check(t, c, checkReq(path+query, headers))
+			hr := do(t, "GET", ts.base+"/v1/verify"+query, nil, hdrs...)
+			mustDenied(t, resp, tc.Code, hr)
+			seen[tc.Code] = true
 		})
 	}
 	for _, code := range engine.Codes() {
