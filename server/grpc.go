@@ -332,37 +332,42 @@ func (g *grpcListener) setServing(ok bool) {
 
 // grpcReadiness keeps the health service in step with /readyz: SERVING
 // while the verify listener's /readyz answers 200.
-func (s *Server) grpcReadiness(g *grpcListener) {
+// It is the only writer of the health status once the server is started
+// (Start sets the first one, then starts it).
+func (s *Server) grpcReadiness(g *grpcListener, last bool) {
 	defer close(g.done)
 	t := time.NewTicker(grpcHealthInterval)
 	defer t.Stop()
-	last := -1
 	for {
-		ok := s.grpcServing()
-		if v := btoi(ok); v != last {
-			g.setServing(ok)
-			last = v
-		}
 		select {
 		case <-g.stop:
 			return
 		case <-t.C:
 		}
+		if ok := s.grpcServing(); ok != last {
+			g.setServing(ok)
+			last = ok
+		}
 	}
+}
+
+// startGRPCHealth sets the health status from the node's readiness and
+// starts keeping it up to date.
+func (s *Server) startGRPCHealth() {
+	if s.grpc == nil {
+		return
+	}
+	ok := s.grpcServing()
+	s.grpc.setServing(ok)
+	go s.grpcReadiness(s.grpc, ok)
 }
 
 const grpcHealthInterval = 250 * time.Millisecond
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// grpcServing reports what /readyz would: ready, not draining.
+// grpcServing reports what /readyz does: 200 (ready or degraded) is
+// SERVING; not ready, draining or stale is NOT_SERVING.
 func (s *Server) grpcServing() bool {
-	return s.ready.Load() && !s.draining.Load()
+	return s.readiness().Ready
 }
 
 func (s *Server) startGRPC() error {
@@ -388,7 +393,6 @@ func (s *Server) startGRPC() error {
 			s.log.Error("listener stopped", "listener", "grpc", "err", err.Error())
 		}
 	}()
-	go s.grpcReadiness(g)
 	return nil
 }
 

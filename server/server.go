@@ -439,6 +439,7 @@ func (s *Server) Start() error {
 	go s.serve(s.verifySrv, vln, "verify")
 	go s.serve(s.adminSrv, admLn, "admin")
 	s.ready.Store(true)
+	s.startGRPCHealth()
 	attrs := []any{"verify_addr", s.Addr(), "admin_addr", s.AdminAddr(),
 		"verify_tls", s.tlsVerify != nil, "admin_tls", s.tlsAdmin != nil}
 	if s.tlsAdmin != nil && s.cfg.AdminTLS.ClientCAFile != "" {
