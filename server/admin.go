@@ -87,6 +87,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		route = routeKey
 	} else if isProjects && len(parts) == 2 && parts[1] == "key" {
 		route = routeKeyByQ
+	} else if isProjects && len(parts) == 2 && parts[1] == "keys:generate" {
+		route = routeGenerate
 	}
 	if !s.adminAuthorized(&ctx.Request.Header) {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuth, wwwAdmin)
@@ -111,6 +113,12 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 			}
 		default:
 			methodNotAllowed(ctx, allowKeys)
+		}
+	case routeGenerate:
+		if method != fasthttp.MethodPost {
+			methodNotAllowed(ctx, allowGenerate)
+		} else if s.checkProject(ctx, parts[0]) {
+			s.generateKey(ctx, parts[0])
 		}
 	case routeKey, routeKeyByQ:
 		project := parts[0]

@@ -163,6 +163,8 @@ type Server struct {
 	metrics *verifyMetrics
 	admin   adminMetrics
 
+	genSlots chan struct{} // bounds concurrent key-pair generations
+
 	flushStop chan struct{}
 	flushDone chan struct{}
 	serveWG   sync.WaitGroup
@@ -218,7 +220,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHeaderBytes < v.MaxTokenBytes()+1<<10 {
 		return nil, fmt.Errorf("server: the header limit (MaxHeaderBytes, --max-header-bytes) is %d; it must be at least the max token size (--max-token-bytes, %d) + 1024", cfg.MaxHeaderBytes, v.MaxTokenBytes())
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, v: v, store: cfg.Store, metrics: newVerifyMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Logger, v: v, store: cfg.Store, metrics: newVerifyMetrics(), genSlots: generateSlots()}
 	for name, hdr := range cfg.ClaimHeaders {
 		if name == "" || !verdict.ValidHeaderName(hdr) {
 			return nil, errors.New("server: claim header " + name + "=" + hdr + ": need a claim name and a valid HTTP header name")
