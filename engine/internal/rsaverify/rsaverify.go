@@ -55,6 +55,10 @@ type PublicKey struct {
 	pool  *sync.Pool
 }
 
+// emTemplates holds the expected encoded message of each modulus size in
+// bytes (at most (MaxBits-MinBits)/8+1 of them), shared and never written.
+var emTemplates sync.Map // int -> []uint64
+
 // ErrUnsupportedKey is returned by New for keys it does not handle; callers
 // should fall back to crypto/rsa for them.
 var ErrUnsupportedKey = errors.New("rsaverify: unsupported RSA public key")
@@ -78,7 +82,6 @@ func New(pub *rsa.PublicKey) (*PublicKey, error) {
 	k := &PublicKey{
 		n:    make([]uint64, nl),
 		rr:   make([]uint64, nl),
-		em:   make([]uint64, nl),
 		e:    uint64(pub.E),
 		size: size,
 	}
@@ -97,19 +100,28 @@ func New(pub *rsa.PublicKey) (*PublicKey, error) {
 	fromBytes(k.rr, r2.FillBytes(make([]byte, nl*8)))
 
 	// EM = 0x00 0x01 FF..FF 0x00 || DigestInfo || digest (RFC 8017 9.2),
-	// with the digest left zero; it is ORed in per verification.
+	// with the digest left zero; it is ORed in per verification. It depends
+	// only on the modulus size, so keys of one size share it (a registry of
+	// many keys keeps one copy, not one per key).
 	tLen := len(sha256Prefix) + 32
 	if size < tLen+11 {
 		return nil, ErrUnsupportedKey
 	}
-	em := make([]byte, nl*8)
-	body := em[nl*8-size:]
-	body[1] = 0x01
-	for i := 2; i < size-tLen-1; i++ {
-		body[i] = 0xff
+	if t, ok := emTemplates.Load(size); ok {
+		k.em = t.([]uint64)
+	} else {
+		em := make([]byte, nl*8)
+		body := em[nl*8-size:]
+		body[1] = 0x01
+		for i := 2; i < size-tLen-1; i++ {
+			body[i] = 0xff
+		}
+		copy(body[size-tLen:], sha256Prefix[:])
+		k.em = make([]uint64, nl)
+		fromBytes(k.em, em)
+		t, _ := emTemplates.LoadOrStore(size, k.em)
+		k.em = t.([]uint64)
 	}
-	copy(body[size-tLen:], sha256Prefix[:])
-	fromBytes(k.em, em)
 
 	if nl > stackLimbs {
 		words := scratchWords(nl)
