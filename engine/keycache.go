@@ -79,13 +79,14 @@ const (
 )
 
 // entrySize estimates the heap bytes a cached entry holds: the entry, its
-// strings, the prepared key (three modulus-sized limb vectors with the
-// precomputed verifier, or crypto/rsa's own form) and the LRU's node.
+// strings, the prepared key (two modulus-sized limb vectors with the
+// precomputed verifier, which shares its third per modulus size, or
+// crypto/rsa's own form) and the LRU's node.
 func entrySize(e *keyEntry) int {
 	n := roundAlloc(entryStructBytes) + roundAlloc(len(e.kid))*2 + roundAlloc(len(e.project)) + lruNodeBytes
 	limbs := roundAlloc((e.sigLen + 7) / 8 * 8)
 	if e.sig.fast != nil {
-		n += 3*limbs + 112
+		n += 2*limbs + 112
 	} else {
 		n += 2*limbs + 64 // *rsa.PublicKey and its big.Int
 	}

@@ -23,7 +23,7 @@ const (
 	// the key cache: room for about 100,000 2048-bit keys
 	// (KeyCacheBytesFor). Past it the coldest keys are evicted, and their
 	// next use reads them from the store again.
-	DefaultKeyCacheBytes = 128 << 20
+	DefaultKeyCacheBytes = 96 << 20
 	// DefaultTokenCacheSize is the number of verified tokens remembered; 0
 	// turns the token cache off.
 	DefaultTokenCacheSize = 16_384

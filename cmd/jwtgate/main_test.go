@@ -237,8 +237,8 @@ func TestKeyCacheBytesFlag(t *testing.T) {
 	if err := fs.Parse([]string{"--key-cache-bytes", "256MiB"}); err != nil || f.keyCacheBytes != 256<<20 {
 		t.Fatalf("--key-cache-bytes 256MiB: %d %v", f.keyCacheBytes, err)
 	}
-	if def := fs.Lookup("key-cache-bytes").DefValue; def != "128MiB" {
-		t.Fatalf("default %s, want 128MiB", def)
+	if def := fs.Lookup("key-cache-bytes").DefValue; def != "96MiB" {
+		t.Fatalf("default %s, want 96MiB", def)
 	}
 	if n := engine.KeyCacheKeysFor(engine.DefaultKeyCacheBytes); n < 100_000 {
 		t.Fatalf("the default key cache holds %d 2048-bit keys, want at least 100,000", n)
