@@ -226,6 +226,14 @@ func (r *registry) load() (rep LoadReport) {
 		sets[i] = make(map[uint64]struct{}, len(c.shards[i].known))
 	}
 	projects := make(map[uint64]struct{}, len(r.projects))
+	// Warm the key cache while the kids are scanned: the two read
+	// different things and keep two cores (and the store) busy.
+	var warmErr error
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		rep.Warmed, warmErr = r.warm()
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*c.timeout+time.Minute)
 	err := r.scanner.ScanKIDs(ctx, func(kid, project []byte) {
 		h := c.hash(kid)
@@ -234,6 +242,7 @@ func (r *registry) load() (rep LoadReport) {
 		rep.KIDs++
 	})
 	cancel()
+	<-warmed
 	if err != nil {
 		rep.Err = err
 		return rep
@@ -257,7 +266,7 @@ func (r *registry) load() (rep LoadReport) {
 	r.loading.Store(false)
 	r.indexed.Store(true)
 	r.mu.Unlock()
-	rep.Warmed, rep.Err = r.warm()
+	rep.Err = warmErr
 	rep.Duration = time.Since(start)
 	r.mu.Lock()
 	r.last = rep
@@ -321,7 +330,7 @@ func (r *registry) warm() (int, error) {
 			c.add(sh, e.kid, e)
 			warmed++
 		}
-		sh.known[h] = struct{}{}
+		c.markKnown(sh, h)
 		sh.mu.Unlock()
 	}
 	return warmed, nil
