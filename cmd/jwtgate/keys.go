@@ -24,6 +24,10 @@ Manages keys over the admin API.
 
 Commands:
   add      register a public key:  --public-key FILE (PEM or JWK JSON) [--kid K] [--label L]
+  generate have the server make a key pair: --out FILE [--label L] [--bits N] [--kid K];
+           writes the private key (PEM, mode 0600; an existing file is never
+           overwritten) and prints the kid. The server keeps only the public
+           key: the private key cannot be downloaded again.
   list     list the project's keys
   get      show one key:            --kid K
   update   change label or status:  --kid K [--label L] [--status active|inactive]
@@ -60,6 +64,8 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	label := fs.String("label", "", "key label")
 	status := fs.String("status", "", "key status: active or inactive (update)")
 	pubFile := fs.String("public-key", "", "public key file: PEM (PUBLIC KEY or RSA PUBLIC KEY) or a JWK JSON object (add)")
+	outFile := fs.String("out", "", "file to write the generated private key to, mode 0600; must not exist (generate)")
+	bits := fs.Int("bits", 0, "RSA modulus size of the generated pair (generate; default: the server's, 2048)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
 	caFile := fs.String("ca-file", "", "PEM CA certificates to trust for an https:// --admin-url (env JWTGATE_CA_FILE); default: the system's")
 	clientCert := fs.String("client-cert", "", "PEM client certificate, for an admin listener started with --admin-client-ca (env JWTGATE_CLIENT_CERT)")
@@ -71,7 +77,7 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout"); err != nil {
+	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout", "out", "bits"); err != nil {
 		fmt.Fprintln(stderr, "jwtgate keys:", err)
 		return exitUsage
 	}
@@ -121,6 +127,18 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 			body["public_key"] = string(raw)
 		}
 		return c.do(stdout, stderr, http.MethodPost, keysPath, body)
+	case "generate":
+		if *outFile == "" {
+			return usageErr("--out FILE is required: the private key is returned once and written there")
+		}
+		body := map[string]any{"label": *label}
+		if *kid != "" {
+			body["kid"] = *kid
+		}
+		if fs.Changed("bits") {
+			body["bits"] = *bits
+		}
+		return c.generate(stdout, stderr, keysPath+":generate", body, *outFile)
 	case "list":
 		return c.do(stdout, stderr, http.MethodGet, keysPath, nil)
 	case "get":
@@ -178,45 +196,11 @@ func adminToken(token, file string) (string, error) {
 }
 
 func (c *keysClient) do(stdout, stderr io.Writer, method, path string, body any) int {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			fmt.Fprintln(stderr, "jwtgate keys:", err)
-			return exitError
-		}
-		rd = bytes.NewReader(b)
+	raw, status, code := c.call(stderr, method, path, body)
+	if code != exitOK {
+		return code
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return exitError
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return exitError
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return exitError
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error, Message string }
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			fmt.Fprintf(stderr, "jwtgate keys: %d %s: %s\n", resp.StatusCode, e.Error, e.Message)
-		} else {
-			fmt.Fprintf(stderr, "jwtgate keys: %s\n", resp.Status)
-		}
-		return exitError
-	}
-	if resp.StatusCode == http.StatusNoContent {
+	if status == http.StatusNoContent {
 		fmt.Fprintln(stdout, "deleted")
 		return exitOK
 	}
@@ -228,4 +212,91 @@ func (c *keysClient) do(stdout, stderr io.Writer, method, path string, body any)
 	out.WriteByte('\n')
 	stdout.Write(out.Bytes())
 	return exitOK
+}
+
+// generate asks the server for a key pair and writes its private key to
+// out (created exclusively, mode 0600, before the request: a file that
+// cannot be written is found before a key is made). It prints the kid.
+func (c *keysClient) generate(stdout, stderr io.Writer, path string, body any, out string) int {
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		fmt.Fprintf(stderr, "jwtgate keys generate: --out %s exists; it is never overwritten: give a new file name\n", out)
+		return exitError
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jwtgate keys generate: --out: %v\n", err)
+		return exitError
+	}
+	raw, _, code := c.call(stderr, http.MethodPost, path, body)
+	if code != exitOK {
+		f.Close()
+		os.Remove(out)
+		return code
+	}
+	defer clear(raw)
+	var resp struct {
+		KID        string `json:"kid"`
+		PrivateKey string `json:"private_key"`
+	}
+	if err := json.Unmarshal(raw, &resp); err != nil || resp.KID == "" || !strings.Contains(resp.PrivateKey, "PRIVATE KEY") {
+		f.Close()
+		os.Remove(out)
+		fmt.Fprintln(stderr, "jwtgate keys generate: the server's answer has no kid and private key; is the admin URL a jwtgate admin listener?")
+		return exitError
+	}
+	_, werr := f.WriteString(resp.PrivateKey)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(out)
+		fmt.Fprintf(stderr, "jwtgate keys generate: writing %s: %v\nThe key %s is registered but its private key is lost: delete it (jwtgate keys delete --kid %s) and generate again.\n", out, err, resp.KID, resp.KID)
+		return exitError
+	}
+	fmt.Fprintf(stderr, "private key written to %s (mode 0600); jwtgate keeps only the public key, so keep this file safe\n", out)
+	fmt.Fprintln(stdout, resp.KID)
+	return exitOK
+}
+
+// call sends one admin request; on an HTTP or API error it prints the
+// cause and returns a non-zero exit code.
+func (c *keysClient) call(stderr io.Writer, method, path string, body any) ([]byte, int, int) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			fmt.Fprintln(stderr, "jwtgate keys:", err)
+			return nil, 0, exitError
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return nil, 0, exitError
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return nil, 0, exitError
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintln(stderr, "jwtgate keys:", err)
+		return nil, 0, exitError
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error, Message string }
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			fmt.Fprintf(stderr, "jwtgate keys: %d %s: %s\n", resp.StatusCode, e.Error, e.Message)
+		} else {
+			fmt.Fprintf(stderr, "jwtgate keys: %s\n", resp.Status)
+		}
+		return nil, resp.StatusCode, exitError
+	}
+	return raw, resp.StatusCode, exitOK
 }
