@@ -134,8 +134,8 @@ mrow:
 	XORQ R9, R9
 	MOVQ R13, CX
 	SHRQ $3, CX
+	XORQ AX, AX            // AX = 0, CF = OF = 0: the chains stay open across blocks
 mblk:
-	XORQ AX, AX
 	MULXQ 0(SI)(BX*1), R10, R11
 	ADCXQ R9, R10
 	ADOXQ 0(DI)(BX*1), R10
@@ -168,12 +168,15 @@ mblk:
 	ADCXQ R11, R10
 	ADOXQ 56(DI)(BX*1), R10
 	MOVQ R10, 56(DI)(BX*1)
-	ADCXQ AX, R12
-	ADOXQ AX, R12
 	MOVQ R12, R9
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  mblk
+	LEAQ 64(BX), BX
+	LEAQ -1(CX), CX
+	JCXZQ mbdone
+	JMP  mblk
+mbdone:
+	// close both chains into the carry limb
+	ADCXQ AX, R9
+	ADOXQ AX, R9
 	MOVQ R9, 0(DI)(BX*1)
 	ADDQ $8, DI
 	ADDQ $8, R14
@@ -200,8 +203,8 @@ rrow:
 	XORQ R9, R9
 	MOVQ R13, CX
 	SHRQ $3, CX
+	XORQ AX, AX            // AX = 0, CF = OF = 0: the chains stay open across blocks
 rblk:
-	XORQ AX, AX
 	MULXQ 0(SI)(BX*1), R10, R11
 	ADCXQ R9, R10
 	ADOXQ 0(DI)(BX*1), R10
@@ -234,12 +237,15 @@ rblk:
 	ADCXQ R11, R10
 	ADOXQ 56(DI)(BX*1), R10
 	MOVQ R10, 56(DI)(BX*1)
-	ADCXQ AX, R12
-	ADOXQ AX, R12
 	MOVQ R12, R9
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  rblk
+	LEAQ 64(BX), BX
+	LEAQ -1(CX), CX
+	JCXZQ rbdone
+	JMP  rblk
+rbdone:
+	// close both chains into the carry limb
+	ADCXQ AX, R9
+	ADOXQ AX, R9
 	MOVQ 0(DI)(BX*1), R10
 	XORQ R11, R11
 	ADDQ R9, R10
@@ -303,8 +309,8 @@ sblocks:
 	SHRQ $3, CX
 	JZ   sdone
 	XORQ BX, BX
+	XORQ AX, AX            // AX = 0, CF = OF = 0: the chains stay open across blocks
 sblk:
-	XORQ AX, AX
 	MULXQ 0(SI)(BX*1), R10, R11
 	ADCXQ R9, R10
 	ADOXQ 0(DI)(BX*1), R10
@@ -337,12 +343,15 @@ sblk:
 	ADCXQ R11, R10
 	ADOXQ 56(DI)(BX*1), R10
 	MOVQ R10, 56(DI)(BX*1)
-	ADCXQ AX, R12
-	ADOXQ AX, R12
 	MOVQ R12, R9
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  sblk
+	LEAQ 64(BX), BX
+	LEAQ -1(CX), CX
+	JCXZQ sbdone
+	JMP  sblk
+sbdone:
+	// close both chains into the carry limb
+	ADCXQ AX, R9
+	ADOXQ AX, R9
 	ADDQ BX, DI
 sdone:
 	MOVQ R9, 0(DI)          // t[i+nl] = carry
