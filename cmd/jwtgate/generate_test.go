@@ -48,9 +48,17 @@ func TestCLIKeysGenerate(t *testing.T) {
 	if status, _, body := verifyHTTP(t, srv.Addr(), tok); status != 200 || body["kid"] != kid {
 		t.Fatalf("verify: %d %v", status, body)
 	}
+	// jwtgate mint takes the file too.
+	code, stdout, errs = runCLI(t, "mint", "--key", out, "--kid", kid, "--project", "acme", "--ttl", "5m", "--sub", "alice")
+	if code != 0 {
+		t.Fatalf("mint with the generated key: %d %s", code, errs)
+	}
+	if status, _, body := verifyHTTP(t, srv.Addr(), strings.TrimSpace(stdout)); status != 200 || body["sub"] != "alice" {
+		t.Fatalf("verify the minted token: %d %v", status, body)
+	}
 	code, stdout, _ = runCLI(t, append([]string{"keys", "get", "--kid", kid}, admin...)...)
 	var key map[string]any
-	if code != 0 || json.Unmarshal([]byte(stdout), &key) != nil || key["label"] != "prod" || key["bits"] != float64(2048) {
+	if code != 0 || json.Unmarshal([]byte(stdout), &key) != nil || key["label"] != "prod" || key["bits"] != float64(2048) || key["verified_count"] != float64(2) {
 		t.Fatalf("get: %d %s", code, stdout)
 	}
 
