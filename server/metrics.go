@@ -145,7 +145,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		sumNs += st.sumNs.Load()
 	}
 
-	b = append(b, "# HELP jwtgate_verifications_total Verifications answered by /v1/verify, by result (ok, an error code, invalid_request or unavailable).\n# TYPE jwtgate_verifications_total counter\n"...)
+	b = append(b, "# HELP jwtgate_verifications_total Verifications answered by /v1/verify, by result (ok, a verify error code listed in docs/API.md, invalid_request or unavailable).\n# TYPE jwtgate_verifications_total counter\n"...)
 	b = appendResult(b, "ok", results[engine.CodeOK])
 	for _, c := range engine.Codes() {
 		b = appendResult(b, c.String(), results[c])

@@ -41,7 +41,7 @@ func runMint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		allowRemote = fs.Bool("allow-remote", false, "allow a non-loopback --admin-url")
 		caFile      = caFileFlag(fs, "an https:// --admin-url")
 	)
-	fs.Var(&mix, "mix", "class mix: class=weight,... (classes: valid and every API.md error code)")
+	fs.Var(&mix, "mix", "class mix: class=weight,... (classes: valid and every verify error code of docs/API.md)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: loadgen mint --output FILE [flags]\n\nRegisters keys with a jwtgate admin API and writes Vegeta JSON targets\n(one per line) carrying tokens in a class mix, each with its expected\nverdict in the %s header.\n\n%s", loadgen.ExpectHeader, fs.FlagUsages())
 	}
