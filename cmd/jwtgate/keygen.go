@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/spf13/pflag"
 )
 
@@ -16,16 +17,13 @@ func runKeygen(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("jwtgate keygen", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bits := fs.Int("bits", 2048, "RSA modulus size in bits (2048, 3072 or 4096)")
-	out := fs.String("out", "jwtgate-key", "file name prefix: writes <out>.pem (private key, mode 0600) and <out>.pub.pem (public key)")
+	out := fs.String("out", "jwtgate-key", "file name `PREFIX`: writes <out>.pem (private key, mode 0600) and <out>.pub.pem (public key)")
 	force := fs.Bool("force", false, "overwrite existing files")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: jwtgate keygen [flags]\n\nWrites a new RSA key pair as PEM files: the private key (PKCS#8, mode 0600)\nstays with whoever signs tokens; register the public key with `jwtgate keys add`.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: jwtgate keygen [flags]\n\nWrites a new RSA key pair as PEM files: the private key (PKCS#8, mode 0600)\nstays with whoever signs tokens; register the public key with `jwtgate keys add`.\n\nExample:\n  jwtgate keygen --out acme   # writes acme.pem and acme.pub.pem\n\nFlags:\n%s", cli.FlagUsages(fs))
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if ok, code := cli.Parse(fs, "jwtgate keygen", args, stderr, false); !ok {
+		return code
 	}
 	switch *bits {
 	case 2048, 3072, 4096:

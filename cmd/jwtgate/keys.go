@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/jwtgate/jwtgate/internal/tlsclient"
 )
 
@@ -23,21 +24,48 @@ const keysUsage = `Usage: jwtgate keys <command> --project ID [flags]
 Manages keys over the admin API.
 
 Commands:
-  add      register a public key:  --public-key FILE (PEM or JWK JSON) [--kid K] [--label L]
-  generate have the server make a key pair: --out FILE [--label L] [--bits N] [--kid K];
-           writes the private key (PEM, mode 0600; an existing file is never
-           overwritten) and prints the kid. The server keeps only the public
-           key: the private key cannot be downloaded again.
-  list     list the project's keys
-  get      show one key:            --kid K
-  update   change label or status:  --kid K [--label L] [--status active|inactive]
-  delete   delete a key:            --kid K
+%s
+Run "jwtgate keys <command> --help" for a command's flags and an example.
 
-The admin token comes from --admin-token, --admin-token-file,
-$JWTGATE_ADMIN_TOKEN, $JWTGATE_ADMIN_TOKEN_FILE, or ./jwtgate-data/admin-token.
-
-Flags:
+The admin API is at --admin-url or $JWTGATE_ADMIN_URL (default
+http://127.0.0.1:8081). The admin token comes from --admin-token,
+--admin-token-file, $JWTGATE_ADMIN_TOKEN, $JWTGATE_ADMIN_TOKEN_FILE, or
+./jwtgate-data/admin-token.
 `
+
+// keysCommand is one "jwtgate keys" subcommand: its help and the flags it
+// takes beyond the common ones (admin URL, token and TLS, --project,
+// --timeout). To add a subcommand, add an entry here and a case in
+// runKeys; its --help is made from the entry.
+type keysCommand struct {
+	name, summary, args, about, example string
+	flags                               []string // of: kid, label, status, public-key, out, bits
+}
+
+var keysCommands = []keysCommand{
+	{name: "add", summary: "register a public key", args: "--public-key FILE [--kid K] [--label L]",
+		about:   "A private key is refused here, before anything is sent.",
+		example: "jwtgate keys add --project acme --public-key acme.pub.pem --kid acme-2026 --label prod",
+		flags:   []string{"public-key", "kid", "label"}},
+	{name: "generate", summary: "have the server make a key pair", args: "--out FILE [--label L] [--bits N] [--kid K]",
+		about:   "Writes the private key to --out (PEM, mode 0600; an existing file is never\noverwritten) and prints the kid. The server keeps only the public key: the\nprivate key cannot be downloaded again.",
+		example: "jwtgate keys generate --project acme --label prod --out acme-prod.pem",
+		flags:   []string{"out", "bits", "kid", "label"}},
+	{name: "list", summary: "list the project's keys", example: "jwtgate keys list --project acme"},
+	{name: "get", summary: "show one key", args: "--kid K", example: "jwtgate keys get --project acme --kid acme-2026", flags: []string{"kid"}},
+	{name: "update", summary: "change a key's label or status", args: "--kid K [--label L] [--status active|inactive]",
+		about:   "--status inactive stops the key at once, also for tokens already cached.",
+		example: "jwtgate keys update --project acme --kid acme-2026 --status inactive", flags: []string{"kid", "label", "status"}},
+	{name: "delete", summary: "delete a key", args: "--kid K", example: "jwtgate keys delete --project acme --kid acme-2026", flags: []string{"kid"}},
+}
+
+func keysUsageText() string {
+	var b strings.Builder
+	for _, c := range keysCommands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	return fmt.Sprintf(keysUsage, b.String())
+}
 
 type keysClient struct {
 	base  string
@@ -47,90 +75,124 @@ type keysClient struct {
 
 func runKeys(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, keysUsage)
+		fmt.Fprint(stderr, keysUsageText())
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return exitOK
 		}
 		return exitUsage
 	}
 	cmd := args[0]
-	fs := pflag.NewFlagSet("jwtgate keys "+cmd, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	adminURL := fs.String("admin-url", "http://127.0.0.1:8081", "base URL of the admin listener (env JWTGATE_ADMIN_URL)")
-	token := fs.String("admin-token", "", "admin bearer token (env JWTGATE_ADMIN_TOKEN)")
-	tokenFile := fs.String("admin-token-file", "", "file holding the admin token (env JWTGATE_ADMIN_TOKEN_FILE; default ./jwtgate-data/admin-token)")
-	project := fs.String("project", "", "project ID")
-	kid := fs.String("kid", "", "key ID")
-	label := fs.String("label", "", "key label")
-	status := fs.String("status", "", "key status: active or inactive (update)")
-	pubFile := fs.String("public-key", "", "public key file: PEM (PUBLIC KEY or RSA PUBLIC KEY) or a JWK JSON object (add)")
-	outFile := fs.String("out", "", "file to write the generated private key to, mode 0600; must not exist (generate)")
-	bits := fs.Int("bits", 0, "RSA modulus size of the generated pair (generate; default: the server's, 2048)")
-	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
-	caFile := fs.String("ca-file", "", "PEM CA certificates to trust for an https:// --admin-url (env JWTGATE_CA_FILE); default: the system's")
-	clientCert := fs.String("client-cert", "", "PEM client certificate, for an admin listener started with --admin-client-ca (env JWTGATE_CLIENT_CERT)")
-	clientKey := fs.String("client-key", "", "PEM private key of --client-cert (env JWTGATE_CLIENT_KEY)")
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage+fs.FlagUsages()) }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
+	var spec *keysCommand
+	for i := range keysCommands {
+		if keysCommands[i].name == cmd {
+			spec = &keysCommands[i]
 		}
+	}
+	if spec == nil {
+		fmt.Fprintf(stderr, "jwtgate keys: unknown command %q\n\n%s", cmd, keysUsageText())
 		return exitUsage
+	}
+	prog := "jwtgate keys " + cmd
+	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
+	project := fs.String("project", "", "project `ID` (required)")
+	kid, label, status, pubFile, outFile, bits := new(string), new(string), new(string), new(string), new(string), new(int)
+	for _, f := range spec.flags {
+		switch f {
+		case "kid":
+			fs.StringVar(kid, "kid", "", "key ID")
+		case "label":
+			fs.StringVar(label, "label", "", "key label")
+		case "status":
+			fs.StringVar(status, "status", "", "key status: active or inactive")
+		case "public-key":
+			fs.StringVar(pubFile, "public-key", "", "public key `FILE`: PEM (PUBLIC KEY or RSA PUBLIC KEY) or a JWK JSON object")
+		case "out":
+			fs.StringVar(outFile, "out", "", "`FILE` to write the generated private key to, mode 0600; must not exist")
+		case "bits":
+			fs.IntVar(bits, "bits", 0, "RSA modulus size of the generated pair (default: the server's, 2048)")
+		}
+	}
+	adminURL := fs.String("admin-url", defaultAdminURL, "base `URL` of the admin listener (env JWTGATE_ADMIN_URL)")
+	token := fs.String("admin-token", "", "admin bearer token (env JWTGATE_ADMIN_TOKEN)")
+	tokenFile := fs.String("admin-token-file", "", "`FILE` holding the admin token (env JWTGATE_ADMIN_TOKEN_FILE; default ./jwtgate-data/admin-token)")
+	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	caFile := fs.String("ca-file", "", "PEM CA certificates `FILE` to trust for an https:// --admin-url (env JWTGATE_CA_FILE); default: the system's")
+	clientCert := fs.String("client-cert", "", "PEM client certificate `FILE`, for an admin listener started with --admin-client-ca (env JWTGATE_CLIENT_CERT)")
+	clientKey := fs.String("client-key", "", "PEM private key `FILE` of --client-cert (env JWTGATE_CLIENT_KEY)")
+	fs.SortFlags = false
+	fs.Usage = func() {
+		about := "\n"
+		if spec.about != "" {
+			about = spec.about + "\n\n"
+		}
+		line := strings.TrimSpace("jwtgate keys " + cmd + " --project ID " + spec.args)
+		fmt.Fprintf(stderr, "Usage: %s\n\n%s.\n%sExample:\n  %s\n\nFlags:\n%s",
+			line, strings.ToUpper(spec.summary[:1])+spec.summary[1:], about, spec.example, cli.FlagUsages(fs))
+	}
+	if ok, code := cli.Parse(fs, prog, args[1:], stderr, false); !ok {
+		return code
 	}
 	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout", "out", "bits"); err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return exitUsage
+		return cli.UsageError(stderr, prog, err.Error())
 	}
-	usageErr := func(msg string) int {
-		fmt.Fprintf(stderr, "jwtgate keys %s: %s\n", cmd, msg)
-		return exitUsage
-	}
+	usageErr := func(msg string) int { return cli.UsageError(stderr, prog, msg) }
 	if *project == "" {
 		return usageErr("--project is required")
 	}
+	base, err := checkAdminURL(*adminURL)
+	if err != nil {
+		return usageErr(err.Error())
+	}
+	needKID := func() bool { return *kid != "" }
+	// Checks that need no server come first: a private key is refused
+	// here, before anything is sent.
+	var addBody map[string]any
+	if cmd == "add" {
+		if *pubFile == "" {
+			return usageErr("--public-key is required")
+		}
+		raw, err := os.ReadFile(*pubFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: reading --public-key: %v\n", prog, err)
+			return exitError
+		}
+		if what := privateKeyMaterial(raw); what != "" {
+			fmt.Fprintf(stderr, "%s: %s holds %s; nothing was sent. Register the public key only: jwtgate keygen writes it as <name>.pub.pem, or run: openssl pkey -in %s -pubout\n", prog, *pubFile, what, *pubFile)
+			return exitError
+		}
+		addBody = map[string]any{"label": *label}
+		if *kid != "" {
+			addBody["kid"] = *kid
+		}
+		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+			addBody["jwk"] = json.RawMessage(t)
+		} else {
+			addBody["public_key"] = string(raw)
+		}
+	}
+	if cmd == "generate" && *outFile == "" {
+		return usageErr("--out FILE is required: the private key is returned once and written there")
+	}
 	tok, err := adminToken(*token, *tokenFile)
 	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return exitUsage
+		return usageErr(err.Error())
 	}
 	tlsCfg, err := tlsclient.Config(tlsclient.Files{CAFile: *caFile, CertFile: *clientCert, KeyFile: *clientKey})
 	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys: --ca-file/--client-cert/--client-key:", err)
-		return exitUsage
+		return usageErr("--ca-file/--client-cert/--client-key: " + err.Error())
 	}
-	c := &keysClient{base: strings.TrimRight(*adminURL, "/"), token: tok, http: tlsclient.HTTPClient(tlsCfg, *timeout)}
+	c := &keysClient{base: base, token: tok, http: tlsclient.HTTPClient(tlsCfg, *timeout)}
 	keysPath := "/v1/projects/" + url.PathEscape(*project) + "/keys"
 	keyPath := keysPath + "/" + url.PathEscape(*kid)
 	if *kid == "." || *kid == ".." {
 		// Registered by an older version; no path segment can carry it.
 		keyPath = "/v1/projects/" + url.PathEscape(*project) + "/key?kid=" + url.QueryEscape(*kid)
 	}
-	needKID := func() bool { return *kid != "" }
 
 	switch cmd {
 	case "add":
-		if *pubFile == "" {
-			return usageErr("--public-key is required")
-		}
-		raw, err := os.ReadFile(*pubFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "jwtgate keys add:", err)
-			return exitError
-		}
-		body := map[string]any{"label": *label}
-		if *kid != "" {
-			body["kid"] = *kid
-		}
-		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
-			body["jwk"] = json.RawMessage(t)
-		} else {
-			body["public_key"] = string(raw)
-		}
-		return c.do(stdout, stderr, http.MethodPost, keysPath, body)
+		return c.do(stdout, stderr, http.MethodPost, keysPath, addBody)
 	case "generate":
-		if *outFile == "" {
-			return usageErr("--out FILE is required: the private key is returned once and written there")
-		}
 		body := map[string]any{"label": *label}
 		if *kid != "" {
 			body["kid"] = *kid
@@ -167,8 +229,38 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		}
 		return c.do(stdout, stderr, http.MethodDelete, keyPath, nil)
 	}
-	fmt.Fprintf(stderr, "jwtgate keys: unknown command %q\n\n%s", cmd, keysUsage)
-	return exitUsage
+	return usageErr("this command has no implementation")
+}
+
+const defaultAdminURL = "http://127.0.0.1:8081"
+
+// checkAdminURL checks that u is an http(s) URL with a host, and returns
+// it without a trailing slash.
+func checkAdminURL(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "", fmt.Errorf("--admin-url %q: want an http:// or https:// URL with a host, e.g. http://127.0.0.1:8081", u)
+	}
+	return strings.TrimRight(u, "/"), nil
+}
+
+// privateKeyMaterial says what private key material raw holds ("" when
+// none), so that it is never sent to the server.
+func privateKeyMaterial(raw []byte) string {
+	if bytes.Contains(raw, []byte("PRIVATE KEY-----")) {
+		return "a private key (PEM)"
+	}
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(t, &m) == nil {
+			for _, k := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+				if _, ok := m[k]; ok {
+					return "a private key (a JWK with the private member \"" + k + "\")"
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // adminToken resolves the admin token: flag, file flag, then the
@@ -257,6 +349,18 @@ func (c *keysClient) generate(stdout, stderr io.Writer, path string, body any, o
 	return exitOK
 }
 
+// looksLikeVerifyListener reports whether an error answer came from
+// jwtgate's verify listener rather than the admin listener: the verify
+// listener has no key routes (404 "no such route", which the admin
+// listener never answers to an authorized key route) and its 401s are
+// verify verdicts ("valid":false, realm "jwtgate").
+func looksLikeVerifyListener(resp *http.Response, body []byte) bool {
+	if resp.StatusCode == http.StatusNotFound && bytes.Contains(body, []byte(`"no such route"`)) {
+		return true
+	}
+	return resp.StatusCode == http.StatusUnauthorized && bytes.Contains(body, []byte(`"valid":false`))
+}
+
 // call sends one admin request; on an HTTP or API error it prints the
 // cause and returns a non-zero exit code.
 func (c *keysClient) call(stderr io.Writer, method, path string, body any) ([]byte, int, int) {
@@ -291,6 +395,10 @@ func (c *keysClient) call(stderr io.Writer, method, path string, body any) ([]by
 	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Error, Message string }
+		if looksLikeVerifyListener(resp, raw) {
+			fmt.Fprintf(stderr, "jwtgate keys: %s answered %d %q: that looks like the verify listener (default port 8080), which has no key API; point --admin-url (or $JWTGATE_ADMIN_URL) at the admin listener, by default %s\n", c.base, resp.StatusCode, strings.TrimSpace(string(raw)), defaultAdminURL)
+			return nil, resp.StatusCode, exitError
+		}
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
 			fmt.Fprintf(stderr, "jwtgate keys: %d %s: %s\n", resp.StatusCode, e.Error, e.Message)
 		} else {

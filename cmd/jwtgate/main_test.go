@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,5 +261,154 @@ func TestMaxStaleFlag(t *testing.T) {
 	code, _, errs := runCLI(t, "serve", "--data-dir", t.TempDir(), "--max-stale", "-1s")
 	if code != exitUsage || !strings.Contains(errs, "--max-stale") {
 		t.Fatalf("negative --max-stale: %d %s", code, errs)
+	}
+}
+
+// Every flag error names the flag and points to --help, with exit 2.
+func TestCLIFlagErrorsNamed(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--adress", "x"}, "--adress"},
+		{[]string{"serve", "--max-ttl", "10"}, "--max-ttl"},
+		{[]string{"mint", "--tll", "1m"}, "--tll"},
+		{[]string{"keygen", "--bits", "abc"}, "--bits"},
+		{[]string{"keys", "list", "--bogus"}, "--bogus"},
+		{[]string{"keys", "list", "--kid", "k"}, "--kid"}, // not a flag of list
+		{[]string{"serve", "extra"}, "extra"},
+	} {
+		code, out, errs := runCLI(t, tc.args...)
+		prog := "jwtgate " + tc.args[0]
+		if tc.args[0] == "keys" {
+			prog += " " + tc.args[1]
+		}
+		if code != exitUsage || out != "" || !strings.Contains(errs, tc.want) || !strings.Contains(errs, "Run '"+prog+" --help'") {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 naming %s and pointing to %s --help", tc.args, code, errs, tc.want, prog)
+		}
+	}
+}
+
+// Each keys subcommand has its own help: usage line, example, and only
+// its own flags; no help leaks pflag type names.
+func TestCLIHelpPerSubcommand(t *testing.T) {
+	leaks := []string{"stringToString", "stringArray", "stringSlice", "[=true|false]", " strings "}
+	check := func(name, help string) {
+		t.Helper()
+		for _, l := range leaks {
+			if strings.Contains(help, l) {
+				t.Errorf("%s --help shows the pflag type %q:\n%s", name, l, help)
+			}
+		}
+		if strings.HasSuffix(strings.TrimSpace(help), "Flags:") {
+			t.Errorf("%s --help ends with a dangling Flags:", name)
+		}
+		if !strings.HasPrefix(help, "Usage: ") {
+			t.Errorf("%s --help does not start with \"Usage: \":\n%s", name, help)
+		}
+	}
+	for _, cmd := range []string{"serve", "mint", "keygen"} {
+		code, _, errs := runCLI(t, cmd, "--help")
+		if code != exitOK || !strings.Contains(errs, "Example:") {
+			t.Errorf("%s --help: exit %d, no example:\n%s", cmd, code, errs)
+		}
+		check(cmd, errs)
+	}
+	helps := map[string]string{}
+	for _, c := range keysCommands {
+		code, _, errs := runCLI(t, "keys", c.name, "--help")
+		if code != exitOK {
+			t.Errorf("keys %s --help: exit %d", c.name, code)
+		}
+		check("keys "+c.name, errs)
+		if !strings.Contains(errs, "Usage: jwtgate keys "+c.name+" --project ID") || !strings.Contains(errs, "Example:\n  "+c.example) {
+			t.Errorf("keys %s --help lacks its usage line or example:\n%s", c.name, errs)
+		}
+		for _, f := range c.flags {
+			if !strings.Contains(errs, "--"+f+" ") {
+				t.Errorf("keys %s --help lacks its flag --%s", c.name, f)
+			}
+		}
+		helps[c.name] = errs
+	}
+	if strings.Contains(helps["list"], "--public-key") || strings.Contains(helps["delete"], "--status") {
+		t.Error("a keys subcommand's help lists another subcommand's flags")
+	}
+	if helps["add"] == helps["get"] {
+		t.Error("keys add and keys get print the same help")
+	}
+	_, _, errs := runCLI(t, "keys", "--help")
+	check("keys", errs)
+	_, _, errs = runCLI(t)
+	if !strings.HasPrefix(errs, "jwtgate verifies") || !strings.Contains(errs, "\nUsage:\n") {
+		t.Errorf("jwtgate usage: %s", errs)
+	}
+}
+
+// mint refuses registered claims in --claim/--claim-json and warns when
+// --ttl exceeds the default server max TTL.
+func TestCLIMintRegisteredClaimsAndTTL(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "k")
+	if code, _, errs := runCLI(t, "keygen", "--out", prefix); code != 0 {
+		t.Fatal(errs)
+	}
+	base := []string{"mint", "--key", prefix + ".pem", "--kid", "k1", "--project", "acme"}
+	for _, tc := range []struct{ flag, val, want string }{
+		{"--claim", "exp=5", "--ttl"},
+		{"--claim", "aud=x", "--project"},
+		{"--claim", "sub=b", "--sub"},
+		{"--claim", "iat=1", "--ttl"},
+		{"--claim", "nbf=1", "nbf"},
+		{"--claim-json", "exp=5", "--ttl"},
+		{"--claim-json", "iss=\"me\"", "--iss"},
+	} {
+		code, out, errs := runCLI(t, append(base, tc.flag, tc.val, "--sub", "a")...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, tc.val) || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s %s: exit %d out %q err %q; want exit 2 naming %s", tc.flag, tc.val, code, out, errs, tc.want)
+		}
+	}
+	code, out, errs := runCLI(t, append(base, "--ttl", "1h", "--iss", "me")...)
+	if code != exitOK || out == "" || !strings.Contains(errs, "warning: --ttl 1h0m0s is longer than the server's default --max-ttl (10m0s)") {
+		t.Fatalf("--ttl 1h: exit %d, stderr %q", code, errs)
+	}
+	if _, _, errs := runCLI(t, append(base, "--ttl", "10m")...); errs != "" {
+		t.Errorf("--ttl 10m (the default max) warned: %q", errs)
+	}
+}
+
+// keys add refuses a private key without sending anything; a URL without
+// a scheme and the verify port get clear messages.
+func TestCLIKeysLocalChecks(t *testing.T) {
+	var requests atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	defer ts.Close()
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "k")
+	if code, _, errs := runCLI(t, "keygen", "--out", prefix); code != 0 {
+		t.Fatal(errs)
+	}
+	jwkPriv := filepath.Join(dir, "priv.jwk")
+	os.WriteFile(jwkPriv, []byte(`{"kty":"RSA","n":"AQAB","e":"AQAB","d":"AQAB"}`), 0o600)
+	admin := []string{"--admin-url", ts.URL, "--admin-token", testToken, "--project", "acme"}
+	for _, file := range []string{prefix + ".pem", jwkPriv} {
+		code, _, errs := runCLI(t, append([]string{"keys", "add", "--public-key", file}, admin...)...)
+		if code != exitError || !strings.Contains(errs, "private key") || !strings.Contains(errs, "nothing was sent") || !strings.Contains(errs, "openssl pkey -in") {
+			t.Errorf("keys add %s: exit %d, %q", file, code, errs)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("keys add sent %d requests carrying a private key", n)
+	}
+
+	code, _, errs := runCLI(t, "keys", "list", "--project", "acme", "--admin-token", testToken, "--admin-url", "127.0.0.1:8081")
+	if code != exitUsage || !strings.Contains(errs, `--admin-url "127.0.0.1:8081": want an http:// or https:// URL`) {
+		t.Errorf("admin URL without scheme: exit %d, %q", code, errs)
+	}
+
+	srv := startInProcess(t)
+	code, _, errs = runCLI(t, "keys", "list", "--project", "acme", "--admin-token", testToken, "--admin-url", "http://"+srv.Addr())
+	if code != exitError || !strings.Contains(errs, "looks like the verify listener") || !strings.Contains(errs, "--admin-url") {
+		t.Errorf("keys at the verify port: exit %d, %q", code, errs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/jwtgate/jwtgate/server"
 	"github.com/jwtgate/jwtgate/store/pgstore"
 	"github.com/spf13/pflag"
@@ -77,7 +78,7 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: jwtgate serve [flags]\n\nRuns the verify listener and the admin listener. Every flag can also be set\nwith JWTGATE_<FLAG> (e.g. JWTGATE_ADMIN_ADDR, JWTGATE_REQUIRE_CLAIMS=a,b);\nthe admin token itself can be given in JWTGATE_ADMIN_TOKEN.\nSIGINT/SIGTERM: /readyz turns 503, in-flight requests finish, exit 0.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: jwtgate serve [flags]\n\nRuns the verify listener and the admin listener. Every flag can also be set\nwith JWTGATE_<FLAG> (e.g. JWTGATE_ADMIN_ADDR, JWTGATE_REQUIRE_CLAIMS=a,b);\nthe admin token itself can be given in JWTGATE_ADMIN_TOKEN.\nSIGINT/SIGTERM: /readyz turns 503, in-flight requests finish, exit 0.\n\nExample:\n  jwtgate serve --data-dir ./jwtgate-data --require-claims groupRef\n\nFlags:\n%s", cli.FlagUsages(fs))
 	}
 	return fs
 }
@@ -117,16 +118,8 @@ var defaultKeyCacheBytes = byteSize(engine.DefaultKeyCacheBytes)
 func runServe(args []string, stdout, stderr io.Writer) int {
 	var f serveFlags
 	fs := serveFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "jwtgate serve: %v (see jwtgate serve --help)\n", err)
-		return exitUsage
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "jwtgate serve: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+	if ok, code := cli.Parse(fs, "jwtgate serve", args, stderr, false); !ok {
+		return code
 	}
 	if err := applyEnv(fs); err != nil {
 		fmt.Fprintln(stderr, "jwtgate serve:", err)
