@@ -12,6 +12,12 @@
 //	meta/schema_version          -> "1"
 //	keys/<kid>                   -> JSON record {"v":1, ...}
 //	projects/<project>/<idx>     -> "" (index: created_at (12 bytes) + kid)
+//	audit/<seq>                  -> JSON audit event (seq: 8 bytes big-endian)
+//	tokens/<id>                  -> JSON scoped admin token (hash, never the secret)
+//	token_hashes/<sha256>        -> token id
+//
+// The audit and token buckets were added to version 1 without a version
+// change: older builds ignore them.
 //
 // The per-project index keeps List proportional to the project's keys, in
 // the order List promises (CreatedAt, then kid). Public keys are stored as
@@ -178,8 +184,10 @@ func initSchema(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketKeys); err != nil {
 		return err
 	}
-	_, err := tx.CreateBucketIfNotExists(bucketProjects)
-	return err
+	if _, err := tx.CreateBucketIfNotExists(bucketProjects); err != nil {
+		return err
+	}
+	return initAdminBuckets(tx)
 }
 
 // Path is the file the store was opened on.

@@ -34,3 +34,14 @@ func TestRegistry(t *testing.T) {
 		return s
 	})
 }
+
+func TestAdminConformance(t *testing.T) {
+	storetest.RunAdmin(t, func(t *testing.T) storetest.AdminStore {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -42,6 +42,12 @@ func TestRegistry(t *testing.T) {
 	})
 }
 
+func TestAdminConformance(t *testing.T) {
+	storetest.RunAdmin(t, func(t *testing.T) storetest.AdminStore {
+		return open(t, pgtest.Start(t), pgstore.WithoutListener())
+	})
+}
+
 func TestSchemaVersionedAndIdempotent(t *testing.T) {
 	dsn := pgtest.Start(t)
 	s1 := open(t, dsn)

@@ -107,6 +107,34 @@ var migrations = []string{
 	-- Fires after jwtgate_keys_notify_truncate (triggers run in name order).
 	CREATE TRIGGER jwtgate_keys_revision_truncate AFTER TRUNCATE ON jwtgate_keys
 		FOR EACH STATEMENT EXECUTE FUNCTION jwtgate_keys_bump_revision();`,
+
+	// 3: the audit trail of admin changes and the scoped admin tokens
+	// (only the SHA-256 of a token's secret is kept).
+	`CREATE TABLE jwtgate_audit (
+		id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		at         timestamptz NOT NULL,
+		actor_type text        NOT NULL,
+		actor_id   text        NOT NULL DEFAULT '',
+		action     text        NOT NULL,
+		project    text        NOT NULL DEFAULT '',
+		kid        text        NOT NULL DEFAULT '',
+		token_id   text        NOT NULL DEFAULT '',
+		forced     boolean     NOT NULL DEFAULT false,
+		before     jsonb,
+		after      jsonb
+	);
+	CREATE INDEX jwtgate_audit_project ON jwtgate_audit (project, id);
+	CREATE INDEX jwtgate_audit_kid ON jwtgate_audit (kid, id) WHERE kid <> '';
+
+	CREATE TABLE jwtgate_admin_tokens (
+		id         text        PRIMARY KEY,
+		project    text        NOT NULL,
+		scope      text        NOT NULL CHECK (scope IN ('read', 'write')),
+		label      text        NOT NULL DEFAULT '',
+		hash       bytea       NOT NULL UNIQUE CHECK (length(hash) = 32),
+		created_at timestamptz NOT NULL,
+		revoked_at timestamptz
+	);`,
 }
 
 // SchemaVersion is the schema version this build creates and expects.
