@@ -585,6 +585,12 @@ func (v *Verifier) KeyPolicy() KeyPolicy { return v.cfg.policy }
 // MaxTokenBytes returns the configured token size limit.
 func (v *Verifier) MaxTokenBytes() int { return v.cfg.maxTokenBytes }
 
+// MaxTTL returns the longest token lifetime (exp - iat) accepted.
+func (v *Verifier) MaxTTL() time.Duration { return time.Duration(v.cfg.maxTTL) * time.Second }
+
+// Leeway returns the clock skew tolerated on exp, nbf and iat.
+func (v *Verifier) Leeway() time.Duration { return time.Duration(v.cfg.leeway) * time.Second }
+
 // Now returns the Verifier's clock reading.
 func (v *Verifier) Now() time.Time { return v.cfg.now() }
 

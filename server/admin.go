@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -13,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
-	"github.com/jwtgate/jwtgate/internal/verdict"
 	"github.com/valyala/fasthttp"
 )
 
@@ -81,6 +79,7 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	}
 	rest, isProjects := strings.CutPrefix(path, "/v1/projects/")
 	parts := strings.Split(rest, "/")
+	tokenID := ""
 	if isProjects && len(parts) == 2 && parts[1] == "keys" {
 		route = routeKeys
 	} else if isProjects && len(parts) == 3 && parts[1] == "keys" {
@@ -89,10 +88,15 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		route = routeKeyByQ
 	} else if isProjects && len(parts) == 2 && parts[1] == "keys:generate" {
 		route = routeGenerate
+	} else if path == routeTokens {
+		route = routeTokens
+	} else if id, ok := strings.CutPrefix(path, routeTokens+"/"); ok && id != "" && !strings.Contains(id, "/") {
+		route, tokenID = routeToken, id
+	} else if path == routeAudit {
+		route = routeAudit
 	}
-	if !s.adminAuthorized(&ctx.Request.Header) {
-		ctx.Response.Header.SetBytesKV(hdrWWWAuth, wwwAdmin)
-		adminError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required (Authorization: Bearer <admin token>)")
+	p, ok := s.authenticate(ctx, route)
+	if !ok {
 		return
 	}
 	switch route {
@@ -104,12 +108,12 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		project := parts[0]
 		switch method {
 		case fasthttp.MethodGet:
-			if s.checkProject(ctx, project) {
+			if allowProject(ctx, p, project, false) && s.checkProject(ctx, project) {
 				s.listKeys(ctx, project)
 			}
 		case fasthttp.MethodPost:
-			if s.checkProject(ctx, project) {
-				s.addKey(ctx, project)
+			if allowProject(ctx, p, project, true) && s.checkProject(ctx, project) {
+				s.addKey(ctx, p, project)
 			}
 		default:
 			methodNotAllowed(ctx, allowKeys)
@@ -117,8 +121,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	case routeGenerate:
 		if method != fasthttp.MethodPost {
 			methodNotAllowed(ctx, allowGenerate)
-		} else if s.checkProject(ctx, parts[0]) {
-			s.generateKey(ctx, parts[0])
+		} else if allowProject(ctx, p, parts[0], true) && s.checkProject(ctx, parts[0]) {
+			s.generateKey(ctx, p, parts[0])
 		}
 	case routeKey, routeKeyByQ:
 		project := parts[0]
@@ -128,7 +132,7 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 			methodNotAllowed(ctx, allowKey)
 			return
 		}
-		if !s.checkProject(ctx, project) {
+		if !allowProject(ctx, p, project, method != fasthttp.MethodGet) || !s.checkProject(ctx, project) {
 			return
 		}
 		var kid string
@@ -145,9 +149,29 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		case fasthttp.MethodGet:
 			s.getKey(ctx, project, kid)
 		case fasthttp.MethodPatch:
-			s.updateKey(ctx, project, kid)
+			s.updateKey(ctx, p, project, kid)
 		case fasthttp.MethodDelete:
-			s.deleteKey(ctx, project, kid)
+			s.deleteKey(ctx, p, project, kid)
+		}
+	case routeTokens, routeToken:
+		allow := allowTokens
+		if route == routeToken {
+			allow = allowToken
+		}
+		if (route == routeTokens && !ctx.IsGet() && !ctx.IsPost()) || (route == routeToken && !ctx.IsDelete()) {
+			methodNotAllowed(ctx, allow)
+			return
+		}
+		if requireRoot(ctx, p) {
+			s.handleTokens(ctx, p, tokenID)
+		}
+	case routeAudit:
+		if !ctx.IsGet() {
+			methodNotAllowed(ctx, allowAudit)
+			return
+		}
+		if requireRoot(ctx, p) {
+			s.listAudit(ctx)
 		}
 	default:
 		notFound(ctx)
@@ -185,22 +209,6 @@ func queryKID(ctx *fasthttp.RequestCtx) string {
 		return ""
 	}
 	return string(kid)
-}
-
-// adminAuthorized checks for exactly one Authorization header carrying the
-// admin token. Both sides are hashed first so that the constant-time
-// comparison does not leak the token's length either.
-func (s *Server) adminAuthorized(h *fasthttp.RequestHeader) bool {
-	all := h.PeekAll(hdrAuth)
-	if len(all) != 1 {
-		return false
-	}
-	tok, code := verdict.BearerToken(all[0], len(all[0]))
-	if code != engine.CodeOK {
-		return false
-	}
-	got := sha256.Sum256(tok)
-	return subtle.ConstantTimeCompare(got[:], s.adminHash[:]) == 1
 }
 
 func (s *Server) checkProject(ctx *fasthttp.RequestCtx, project string) bool {
@@ -436,7 +444,7 @@ type addKeyRequest struct {
 	KID       *string         `json:"kid"` // given: must match the pattern ("" included)
 }
 
-func (s *Server) addKey(ctx *fasthttp.RequestCtx, project string) {
+func (s *Server) addKey(ctx *fasthttp.RequestCtx, p principal, project string) {
 	var req addKeyRequest
 	if !readJSONBody(ctx, &req) {
 		return
@@ -484,6 +492,7 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx, project string) {
 		s.storeError(ctx, "add", project, k.KID, err)
 		return
 	}
+	s.audit(p, admin.Event{Action: admin.ActionKeyCreated, Project: project, KID: nk.KID, After: admin.KeySnapshot(nk)})
 	s.log.Info("key registered", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
 	writeJSON(ctx, fasthttp.StatusCreated, toKeyObject(nk))
 }
@@ -493,7 +502,11 @@ type updateKeyRequest struct {
 	Status *string `json:"status"`
 }
 
-func (s *Server) updateKey(ctx *fasthttp.RequestCtx, project, kid string) {
+func (s *Server) updateKey(ctx *fasthttp.RequestCtx, p principal, project, kid string) {
+	force, ok := parseForce(ctx)
+	if !ok {
+		return
+	}
 	var req updateKeyRequest
 	if !readJSONBody(ctx, &req) {
 		return
@@ -510,11 +523,25 @@ func (s *Server) updateKey(ctx *fasthttp.RequestCtx, project, kid string) {
 	}
 	c, cancel := opContext()
 	defer cancel()
+	before, err := s.v.GetKey(c, project, kid)
+	if err != nil {
+		s.storeError(ctx, "update", project, kid, err)
+		return
+	}
+	forced := false
+	if u.Status != nil && *u.Status == engine.StatusInactive && before.Status == engine.StatusActive {
+		var blocked bool
+		if blocked, forced = s.checkInUse(ctx, before, "deactivate", force); blocked {
+			return
+		}
+	}
 	k, err := s.v.UpdateKey(c, project, kid, u)
 	if err != nil {
 		s.storeError(ctx, "update", project, kid, err)
 		return
 	}
+	s.audit(p, admin.Event{Action: admin.ActionKeyUpdated, Project: project, KID: kid, Forced: forced,
+		Before: admin.KeySnapshot(before), After: admin.KeySnapshot(k)})
 	attrs := []any{"project", project, "kid", kid}
 	if u.Status != nil {
 		attrs = append(attrs, "status", string(*u.Status))
@@ -526,13 +553,32 @@ func (s *Server) updateKey(ctx *fasthttp.RequestCtx, project, kid string) {
 	writeJSON(ctx, fasthttp.StatusOK, toKeyObject(k))
 }
 
-func (s *Server) deleteKey(ctx *fasthttp.RequestCtx, project, kid string) {
+func (s *Server) deleteKey(ctx *fasthttp.RequestCtx, p principal, project, kid string) {
+	force, ok := parseForce(ctx)
+	if !ok {
+		return
+	}
 	c, cancel := opContext()
 	defer cancel()
+	before, err := s.v.GetKey(c, project, kid)
+	if err != nil {
+		s.storeError(ctx, "delete", project, kid, err)
+		return
+	}
+	// An inactive key verifies nothing: deleting it cannot break traffic
+	// (deactivating it was the guarded step).
+	forced := false
+	if before.Status == engine.StatusActive {
+		var blocked bool
+		if blocked, forced = s.checkInUse(ctx, before, "delete", force); blocked {
+			return
+		}
+	}
 	if err := s.v.DeleteKey(c, project, kid); err != nil {
 		s.storeError(ctx, "delete", project, kid, err)
 		return
 	}
+	s.audit(p, admin.Event{Action: admin.ActionKeyDeleted, Project: project, KID: kid, Forced: forced, Before: admin.KeySnapshot(before)})
 	s.log.Info("key deleted", "project", project, "kid", kid)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }

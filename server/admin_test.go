@@ -308,7 +308,12 @@ func TestAdminGetUpdateDelete(t *testing.T) {
 	if r := ts.adminDo("DELETE", "/v1/projects/other/keys/k1", nil); r.Status != 404 {
 		t.Fatalf("cross-project delete: %d", r.Status)
 	}
-	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1", nil); r.Status != 204 || len(r.Body) != 0 {
+	// k1 verified a token just now: the rotation guardrail refuses, force
+	// overrides it.
+	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1", nil); r.Status != 409 || r.JSON(t)["error"] != "key_in_use" {
+		t.Fatalf("delete of a key in use: %d %s", r.Status, r.Body)
+	}
+	if r := ts.adminDo("DELETE", "/v1/projects/myapp/keys/k1?force=true", nil); r.Status != 204 || len(r.Body) != 0 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	mustCode(t, ts.verify(token(a, "k1", "myapp", now(), 300, nil)), "unknown_kid")

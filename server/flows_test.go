@@ -90,8 +90,12 @@ func TestFlowRotation(t *testing.T) {
 		t.Fatal("new key's count")
 	}
 
-	// The customer moves to the new key; the old one is deactivated.
-	if r := ts.adminDo("PATCH", "/v1/projects/acme/keys/old", map[string]any{"status": "inactive"}); r.Status != 200 {
+	// The customer moves to the new key; the old one is deactivated (it
+	// verified a token a moment ago: the guardrail wants force).
+	if r := ts.adminDo("PATCH", "/v1/projects/acme/keys/old", map[string]any{"status": "inactive"}); r.Status != 409 {
+		t.Fatalf("deactivate in use: %d, want 409", r.Status)
+	}
+	if r := ts.adminDo("PATCH", "/v1/projects/acme/keys/old?force=true", map[string]any{"status": "inactive"}); r.Status != 200 {
 		t.Fatalf("deactivate: %d", r.Status)
 	}
 	mustCode(t, ts.verify(token(oldKey, "old", "acme", now(), 300, nil)), "key_inactive")
@@ -194,7 +198,7 @@ func TestRaceDeactivateWhileVerifying(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
-	r := ts.adminDo("PATCH", "/v1/projects/acme/keys/k1", map[string]any{"status": "inactive"})
+	r := ts.adminDo("PATCH", "/v1/projects/acme/keys/k1?force=true", map[string]any{"status": "inactive"})
 	if r.Status != 200 {
 		t.Fatalf("patch: %d", r.Status)
 	}

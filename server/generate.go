@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/valyala/fasthttp"
 )
@@ -58,7 +59,7 @@ type generatedKey struct {
 	PrivateKey string `json:"private_key"`
 }
 
-func (s *Server) generateKey(ctx *fasthttp.RequestCtx, project string) {
+func (s *Server) generateKey(ctx *fasthttp.RequestCtx, p principal, project string) {
 	var req generateKeyRequest
 	if len(bytes.TrimSpace(ctx.PostBody())) > 0 && !readJSONBody(ctx, &req) {
 		return
@@ -113,6 +114,7 @@ func (s *Server) generateKey(ctx *fasthttp.RequestCtx, project string) {
 		s.storeError(ctx, "generate", project, k.KID, err)
 		return
 	}
+	s.audit(p, admin.Event{Action: admin.ActionKeyGenerated, Project: project, KID: nk.KID, After: admin.KeySnapshot(nk)})
 	s.log.Info("key pair generated; private key returned once, not kept", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
 	block := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	defer clear(block)

@@ -75,6 +75,9 @@ func (m *verifyMetrics) observe(connID uint64, result int, d time.Duration) {
 type adminMetrics struct {
 	mu sync.Mutex
 	m  map[adminKey]uint64
+
+	authFailures  atomic.Uint64 // failed admin authentications
+	auditFailures atomic.Uint64 // audit records that could not be written
 }
 
 type adminKey struct {
@@ -235,6 +238,8 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		b = append(b, '\n')
 	}
 	s.admin.mu.Unlock()
+	b = appendMetric(b, "jwtgate_admin_auth_failures_total", "counter", "Admin requests refused for a missing, unknown or revoked credential.", float64(s.admin.authFailures.Load()))
+	b = appendMetric(b, "jwtgate_audit_write_failures_total", "counter", "Admin changes whose audit record could not be written (each is logged in full).", float64(s.admin.auditFailures.Load()))
 	w.Write(b)
 	if mw, ok := s.store.(MetricsWriter); ok {
 		mw.WriteMetrics(w)

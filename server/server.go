@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/internal/fsutil"
 	"github.com/jwtgate/jwtgate/internal/verdict"
@@ -143,6 +144,9 @@ type Server struct {
 	store        engine.KeyStore
 	claimHeaders []claimHeader
 	adminHash    [sha256.Size]byte
+	tokens       admin.TokenStore // nil when the store keeps no admin tokens
+	auditStore   admin.AuditStore // nil when the store keeps no audit trail
+	authLog      authFailLog
 	adminToken   string
 	adminPath    string
 
@@ -235,6 +239,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	// engine.New gave the Verifier to an InvalidationSource store already
 	// (engine.ChangeFeed), before loading the registry index.
+	s.tokens, _ = cfg.Store.(admin.TokenStore)
+	s.auditStore, _ = cfg.Store.(admin.AuditStore)
+	if s.auditStore == nil {
+		s.log.Warn("the key store keeps no audit trail and no scoped admin tokens; admin changes are only logged")
+	}
 	s.verifySrv = s.newFastServer("jwtgate", s.VerifyHandler(), MaxVerifyBodyBytes)
 	s.adminSrv = s.newFastServer("jwtgate", s.AdminHandler(), MaxAdminBodyBytes)
 	return s, nil

@@ -82,7 +82,9 @@ func (n *node) addKey(project string, priv *rsa.PrivateKey, kid string) response
 
 func (n *node) setStatus(project, kid, status string) {
 	n.t.Helper()
-	if r := n.adminDo("PATCH", "/v1/projects/"+project+"/keys/"+kid, map[string]any{"status": status}); r.Status != 200 {
+	// force: these tests are about propagation, not the rotation guardrail
+	// (lifecycle_test.go tests that).
+	if r := n.adminDo("PATCH", "/v1/projects/"+project+"/keys/"+kid+"?force=true", map[string]any{"status": status}); r.Status != 200 {
 		n.t.Fatalf("%s: PATCH %s status=%s: %d %s", n.name, kid, status, r.Status, r.Body)
 	}
 }
@@ -232,7 +234,7 @@ func TestAdminAPI(t *testing.T) {
 	if k := n.adminDo("GET", "/v1/projects/proj/keys/k-a", nil).JSON(t); k["verified_count"] != float64(3) || k["last_used_at"] == nil {
 		t.Errorf("usage in key object: %v", k)
 	}
-	r = n.adminDo("PATCH", "/v1/projects/proj/keys/k-a", map[string]any{"label": "renamed", "status": "inactive"})
+	r = n.adminDo("PATCH", "/v1/projects/proj/keys/k-a?force=true", map[string]any{"label": "renamed", "status": "inactive"})
 	if r.Status != 200 {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
@@ -260,7 +262,7 @@ func TestAdminAPI(t *testing.T) {
 	if r := n.adminDo("DELETE", "/v1/projects/other/keys/k-a", nil); r.Status != 404 {
 		t.Errorf("delete other project's kid: %d", r.Status)
 	}
-	if r := n.adminDo("DELETE", "/v1/projects/proj/keys/k-a", nil); r.Status != 204 {
+	if r := n.adminDo("DELETE", "/v1/projects/proj/keys/k-a?force=true", nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	if r := n.adminDo("DELETE", "/v1/projects/proj/keys/k-a", nil); r.Status != 404 {
@@ -307,7 +309,7 @@ func TestTwoNodes(t *testing.T) {
 	a.setStatus("proj", "shared", "active")
 	b.eventually(tok, "ok", propagationBound)
 
-	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/shared", nil); r.Status != 204 {
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/shared?force=true", nil); r.Status != 204 {
 		t.Fatalf("delete on A: %d", r.Status)
 	}
 	d = b.eventually(tok, "unknown_kid", propagationBound)
@@ -448,7 +450,7 @@ func TestListenerConnectionKilled(t *testing.T) {
 		t.Fatalf("unregistered kid: %s", c)
 	}
 	// A deletion B was told of before losing the connection stays in force.
-	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/gone-before", nil); r.Status != 204 {
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/gone-before?force=true", nil); r.Status != 204 {
 		t.Fatal(r.Status)
 	}
 	b.eventually(toks["gone-before"], "unknown_kid", propagationBound)
@@ -476,7 +478,7 @@ func TestListenerConnectionKilled(t *testing.T) {
 	const pollBound = 2500 * time.Millisecond
 	start := time.Now()
 	a.setStatus("proj", "deactivated", "inactive")
-	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/deleted", nil); r.Status != 204 {
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/deleted?force=true", nil); r.Status != 204 {
 		t.Fatal(r.Status)
 	}
 	if r := a.addKey("proj", priv, "added-meanwhile"); r.Status != 201 {
@@ -711,7 +713,7 @@ func TestDeletionWhileLoadsRace(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/x", nil); r.Status != 204 {
+	if r := a.adminDo("DELETE", "/v1/projects/proj/keys/x?force=true", nil); r.Status != 204 {
 		t.Fatal(r.Status)
 	}
 	b.eventually(tx, "unknown_kid", propagationBound)
