@@ -54,9 +54,20 @@ var keysCommands = []keysCommand{
 	{name: "list", summary: "list the project's keys", example: "jwtgate keys list --project acme"},
 	{name: "get", summary: "show one key", args: "--kid K", example: "jwtgate keys get --project acme --kid acme-2026", flags: []string{"kid"}},
 	{name: "update", summary: "change a key's label or status", args: "--kid K [--label L] [--status active|inactive]",
-		about:   "--status inactive stops the key at once, also for tokens already cached.",
-		example: "jwtgate keys update --project acme --kid acme-2026 --status inactive", flags: []string{"kid", "label", "status"}},
-	{name: "delete", summary: "delete a key", args: "--kid K", example: "jwtgate keys delete --project acme --kid acme-2026", flags: []string{"kid"}},
+		about: "--status inactive stops the key at once, also for tokens already cached.\n" +
+			"It is refused (409 key_in_use) while the key verified a token within max\n" +
+			"TTL + leeway; --force overrides that and the audit trail records it.",
+		example: "jwtgate keys update --project acme --kid acme-2026 --status inactive", flags: []string{"kid", "label", "status", "force"}},
+	{name: "delete", summary: "delete a key", args: "--kid K [--force]", example: "jwtgate keys delete --project acme --kid acme-2026", flags: []string{"kid", "force"}},
+	{name: "rotate", summary: "rotate keys: register the new key and print the plan, or --finish", args: "(--public-key FILE [--kid K] [--label L] | --finish [--force])",
+		about: "With --public-key: registers the new key and prints the plan. With --finish:\n" +
+			"deactivates every active key older than the newest active one, once none\n" +
+			"has verified a token for max TTL + leeway (the server's guardrail), else\n" +
+			"says when it will be safe (exit 1). It refuses while the newest key has\n" +
+			"verified no token yet (traffic has not moved). --force overrides both; the\n" +
+			"audit trail records it. Deactivation is reversible; delete old keys later.",
+		example: "jwtgate keys rotate --project acme --public-key acme-2027.pub.pem --kid acme-2027\n  jwtgate keys rotate --project acme --finish",
+		flags:   []string{"public-key", "kid", "label", "finish", "force"}},
 }
 
 func keysUsageText() string {
@@ -96,6 +107,7 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(prog, pflag.ContinueOnError)
 	project := fs.String("project", "", "project `ID` (required)")
 	kid, label, status, pubFile, outFile, bits := new(string), new(string), new(string), new(string), new(string), new(int)
+	force, finish := new(bool), new(bool)
 	for _, f := range spec.flags {
 		switch f {
 		case "kid":
@@ -110,6 +122,10 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 			fs.StringVar(outFile, "out", "", "`FILE` to write the generated private key to, mode 0600; must not exist")
 		case "bits":
 			fs.IntVar(bits, "bits", 0, "RSA modulus size of the generated pair (default: the server's, 2048)")
+		case "force":
+			fs.BoolVar(force, "force", false, "deactivate or delete even a key that verified a token within max TTL + leeway (recorded in the audit trail)")
+		case "finish":
+			fs.BoolVar(finish, "finish", false, "deactivate the older active key(s) instead of registering a new one")
 		}
 	}
 	adminURL := fs.String("admin-url", defaultAdminURL, "base `URL` of the admin listener (env JWTGATE_ADMIN_URL)")
@@ -132,7 +148,7 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	if ok, code := cli.Parse(fs, prog, args[1:], stderr, false); !ok {
 		return code
 	}
-	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout", "out", "bits"); err != nil {
+	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout", "out", "bits", "force", "finish"); err != nil {
 		return cli.UsageError(stderr, prog, err.Error())
 	}
 	usageErr := func(msg string) int { return cli.UsageError(stderr, prog, msg) }
@@ -147,7 +163,15 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	// Checks that need no server come first: a private key is refused
 	// here, before anything is sent.
 	var addBody map[string]any
-	if cmd == "add" {
+	if cmd == "rotate" {
+		if *finish && (*pubFile != "" || *kid != "") {
+			return usageErr("--finish takes no --public-key or --kid: it deactivates every active key older than the newest")
+		}
+		if !*finish && *pubFile == "" {
+			return usageErr("--public-key is required (or --finish to retire the old key)")
+		}
+	}
+	if cmd == "add" || (cmd == "rotate" && !*finish) {
 		if *pubFile == "" {
 			return usageErr("--public-key is required")
 		}
@@ -189,9 +213,22 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		keyPath = "/v1/projects/" + url.PathEscape(*project) + "/key?kid=" + url.QueryEscape(*kid)
 	}
 
+	forceQuery := ""
+	if *force {
+		forceQuery = "?force=true"
+		if strings.Contains(keyPath, "?") {
+			forceQuery = "&force=true"
+		}
+	}
+
 	switch cmd {
 	case "add":
 		return c.do(stdout, stderr, http.MethodPost, keysPath, addBody)
+	case "rotate":
+		if *finish {
+			return c.rotateFinish(stdout, stderr, *project, *force)
+		}
+		return c.rotateStart(stdout, stderr, *project, addBody)
 	case "generate":
 		body := map[string]any{"label": *label}
 		if *kid != "" {
@@ -222,12 +259,12 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		if len(body) == 0 {
 			return usageErr("give --label and/or --status")
 		}
-		return c.do(stdout, stderr, http.MethodPatch, keyPath, body)
+		return c.do(stdout, stderr, http.MethodPatch, keyPath+forceQuery, body)
 	case "delete":
 		if !needKID() {
 			return usageErr("--kid is required")
 		}
-		return c.do(stdout, stderr, http.MethodDelete, keyPath, nil)
+		return c.do(stdout, stderr, http.MethodDelete, keyPath+forceQuery, nil)
 	}
 	return usageErr("this command has no implementation")
 }
@@ -364,47 +401,10 @@ func looksLikeVerifyListener(resp *http.Response, body []byte) bool {
 // call sends one admin request; on an HTTP or API error it prints the
 // cause and returns a non-zero exit code.
 func (c *keysClient) call(stderr io.Writer, method, path string, body any) ([]byte, int, int) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			fmt.Fprintln(stderr, "jwtgate keys:", err)
-			return nil, 0, exitError
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	raw, status, err := c.request(method, path, body)
 	if err != nil {
 		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return nil, 0, exitError
+		return nil, status, exitError
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return nil, 0, exitError
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		fmt.Fprintln(stderr, "jwtgate keys:", err)
-		return nil, 0, exitError
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error, Message string }
-		if looksLikeVerifyListener(resp, raw) {
-			fmt.Fprintf(stderr, "jwtgate keys: %s answered %d %q: that looks like the verify listener (default port 8080), which has no key API; point --admin-url (or $JWTGATE_ADMIN_URL) at the admin listener, by default %s\n", c.base, resp.StatusCode, strings.TrimSpace(string(raw)), defaultAdminURL)
-			return nil, resp.StatusCode, exitError
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			fmt.Fprintf(stderr, "jwtgate keys: %d %s: %s\n", resp.StatusCode, e.Error, e.Message)
-		} else {
-			fmt.Fprintf(stderr, "jwtgate keys: %s\n", resp.Status)
-		}
-		return nil, resp.StatusCode, exitError
-	}
-	return raw, resp.StatusCode, exitOK
+	return raw, status, exitOK
 }

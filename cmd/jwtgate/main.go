@@ -8,7 +8,9 @@
 //	jwtgate serve [flags]             run the verify and admin listeners
 //	jwtgate keygen [flags]            write an RSA key pair as PEM files
 //	jwtgate mint [flags]              sign a token with a private key
-//	jwtgate keys add|list|get|update|delete [flags]
+//	jwtgate keys add|list|get|update|delete|rotate [flags]
+//	jwtgate tokens create|list|revoke [flags]
+//	jwtgate audit [flags]
 //	jwtgate version
 //
 // Every serve flag can also be set with a JWTGATE_* environment variable
@@ -31,8 +33,11 @@ Usage:
   jwtgate serve [flags]       run the verify listener and the admin listener
   jwtgate keygen [flags]      write an RSA key pair (private key mode 0600)
   jwtgate mint [flags]        sign a token with a private key (the customer's side)
-  jwtgate keys <add|list|get|update|delete> [flags]
+  jwtgate keys <add|list|get|update|delete|rotate> [flags]
                               manage keys over the admin API
+  jwtgate tokens <create|list|revoke> [flags]
+                              manage project-scoped admin tokens
+  jwtgate audit [flags]       print the audit trail of admin changes
   jwtgate version             print the version
 
 Run "jwtgate <command> --help" for the flags of a command.
@@ -61,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runMint(args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
+	case "tokens":
+		return runTokens(args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "jwtgate", version)
 		return exitOK

@@ -122,7 +122,12 @@ func TestCLIKeygenAddMintVerify(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"verified_count": 1`) {
 		t.Fatalf("get: %d %q", code, out)
 	}
-	code, out, _ = runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive"}, envAdmin...)...)
+	// The key verified a token just now: the guardrail refuses, --force overrides.
+	code, _, errs = runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive"}, envAdmin...)...)
+	if code != 1 || !strings.Contains(errs, "409 key_in_use") || !strings.Contains(errs, "force") {
+		t.Fatalf("update of a key in use: %d %q", code, errs)
+	}
+	code, out, _ = runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive", "--force"}, envAdmin...)...)
 	if code != 0 || !strings.Contains(out, `"status": "inactive"`) {
 		t.Fatalf("update: %d %q", code, out)
 	}
