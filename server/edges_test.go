@@ -220,7 +220,11 @@ func TestAdminLegacyDotKIDAddressable(t *testing.T) {
 		if r := ts.adminDo("GET", "/v1/projects/other/key?kid="+url.QueryEscape(kid), nil); r.Status != 404 {
 			t.Errorf("GET in another project: %d %s", r.Status, r.Body)
 		}
-		if r := ts.adminDo("PATCH", q, map[string]any{"status": "inactive"}); r.Status != 200 || r.JSON(t)["status"] != "inactive" {
+		// The guardrail guards these kids too; force passes it.
+		if r := ts.adminDo("PATCH", q, map[string]any{"status": "inactive"}); r.Status != 409 || r.JSON(t)["error"] != "key_in_use" {
+			t.Fatalf("PATCH %s without force: %d %s", q, r.Status, r.Body)
+		}
+		if r := ts.adminDo("PATCH", q+"&force=true", map[string]any{"status": "inactive"}); r.Status != 200 || r.JSON(t)["status"] != "inactive" {
 			t.Fatalf("PATCH %s: %d %s", q, r.Status, r.Body)
 		}
 		mustCode(t, ts.verify(token(a, kid, "myapp", now(), 300, nil)), "key_inactive")
@@ -322,7 +326,9 @@ func TestAdminJSONMemberNamesExact(t *testing.T) {
 		}
 	}
 	// Exact names still work; an escaped exact name is that name.
-	if r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1", `{"st\u0061tus":"inactive"}`); r.Status != 200 || r.JSON(t)["status"] != "inactive" {
+	// (force: k1 verified a token above; the rotation guardrail is not what
+	// this tests.)
+	if r := ts.adminDo("PATCH", "/v1/projects/myapp/keys/k1?force=true", `{"st\u0061tus":"inactive"}`); r.Status != 200 || r.JSON(t)["status"] != "inactive" {
 		t.Errorf("exact PATCH: %d %s", r.Status, r.Body)
 	}
 	if r := ts.adminDo("POST", "/v1/projects/myapp/keys", `{"public_key":`+string(pemKey)+`,"kid":"k9"}`); r.Status != 201 {

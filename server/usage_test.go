@@ -56,7 +56,7 @@ func TestReRegisteredKIDStartsFresh(t *testing.T) {
 			if k := ts.adminDo("GET", "/v1/projects/old-proj/keys/reused", nil).JSON(t); k["verified_count"] != float64(7) {
 				t.Fatalf("old key's usage before deletion: %v", k)
 			}
-			if r := ts.adminDo("DELETE", "/v1/projects/old-proj/keys/reused", nil); r.Status != 204 {
+			if r := ts.adminDo("DELETE", "/v1/projects/old-proj/keys/reused?force=true", nil); r.Status != 204 {
 				t.Fatalf("delete: %d %s", r.Status, r.Body)
 			}
 			fresh := func(when string) {

@@ -775,7 +775,7 @@ func TestReRegisteredKIDStartsFreshAcrossNodes(t *testing.T) {
 	tok1 := tokenFor(k1, "reused", "first")
 	a.eventually(tok1, "ok", propagationBound)
 	verifyOnA(tok1, 4)
-	if r := b.adminDo("DELETE", "/v1/projects/first/keys/reused", nil); r.Status != 204 {
+	if r := b.adminDo("DELETE", "/v1/projects/first/keys/reused?force=true", nil); r.Status != 204 {
 		t.Fatalf("delete on B: %d %s", r.Status, r.Body)
 	}
 	if r := b.addKey("second", k2, "reused"); r.Status != 201 {
@@ -798,7 +798,7 @@ func TestReRegisteredKIDStartsFreshAcrossNodes(t *testing.T) {
 
 	// Deleted and registered again on A itself, with usage unflushed.
 	verifyOnA(tok2, 3)
-	if r := a.adminDo("DELETE", "/v1/projects/second/keys/reused", nil); r.Status != 204 {
+	if r := a.adminDo("DELETE", "/v1/projects/second/keys/reused?force=true", nil); r.Status != 204 {
 		t.Fatalf("delete on A: %d %s", r.Status, r.Body)
 	}
 	if r := a.addKey("third", k3, "reused"); r.Status != 201 {
