@@ -273,6 +273,15 @@ func (c *keyCache) add(sh *keyShard, k string, e *keyEntry) {
 // onEvict runs under the shard lock whenever an entry leaves the LRU.
 func (c *keyCache) onEvict(e *keyEntry) {
 	e.revoked.Store(true)
+	c.salvage(e)
+}
+
+// salvage moves the counts of an entry that is not (or no longer) in the
+// LRU to the pending usage: drainUsage only visits cached entries, so usage
+// counted on an entry born revoked (its load was overtaken by an
+// invalidation) or used after its eviction would otherwise never be
+// flushed, and the key's last_used_at would miss verifications.
+func (c *keyCache) salvage(e *keyEntry) {
 	n, last := e.drain()
 	if n == 0 {
 		return

@@ -159,6 +159,9 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 				}
 			}
 			e.key.used(nowSec, stripe)
+			if e.key.revoked.Load() { // evicted since the check above: keep its count
+				v.keys.salvage(e.key)
+			}
 			v.tokens.count(true, stripe)
 			return nil
 		}
@@ -335,6 +338,9 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 		}
 	}
 	ke.used(nowSec, stripe)
+	if ke.revoked.Load() { // not in the key cache: keep its count (rare)
+		v.keys.salvage(ke)
+	}
 	if v.tokens != nil {
 		v.tokens.put(th, &tokenEntry{
 			token:   bytes.Clone(token),
