@@ -523,6 +523,11 @@ func (s *Server) updateKey(ctx *fasthttp.RequestCtx, p principal, project, kid s
 	}
 	c, cancel := opContext()
 	defer cancel()
+	// This node's usage is flushed first, so that none is in flight
+	// between its counters and the store while the guardrail looks.
+	if err := s.flushLocked(c); err != nil {
+		s.log.Warn("usage flush before a key change failed; the counts stay pending", "err", err.Error())
+	}
 	before, err := s.v.GetKey(c, project, kid)
 	if err != nil {
 		s.storeError(ctx, "update", project, kid, err)
@@ -560,6 +565,11 @@ func (s *Server) deleteKey(ctx *fasthttp.RequestCtx, p principal, project, kid s
 	}
 	c, cancel := opContext()
 	defer cancel()
+	// This node's usage is flushed first, so that none is in flight
+	// between its counters and the store while the guardrail looks.
+	if err := s.flushLocked(c); err != nil {
+		s.log.Warn("usage flush before a key change failed; the counts stay pending", "err", err.Error())
+	}
 	before, err := s.v.GetKey(c, project, kid)
 	if err != nil {
 		s.storeError(ctx, "delete", project, kid, err)

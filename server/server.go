@@ -169,6 +169,7 @@ type Server struct {
 
 	genSlots chan struct{} // bounds concurrent key-pair generations
 
+	flushMu   sync.Mutex
 	flushStop chan struct{}
 	flushDone chan struct{}
 	serveWG   sync.WaitGroup
@@ -527,10 +528,20 @@ func (s *Server) flushLoop() {
 	}
 }
 
+// flushLocked writes the usage counted so far to the store, one flush at a
+// time: when it returns, every verification counted before the call is in
+// the store or (after a store error) back among the pending counts, never
+// in between (the rotation guardrail relies on that).
+func (s *Server) flushLocked(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	return s.v.FlushUsage(ctx)
+}
+
 func (s *Server) flushUsage() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.v.FlushUsage(ctx); err != nil {
+	if err := s.flushLocked(ctx); err != nil {
 		s.metrics.flushErrors.Add(1)
 		s.log.Warn("usage flush failed; counts kept for the next flush", "err", err.Error())
 	}
@@ -615,7 +626,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	<-s.flushDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.v.FlushUsage(fctx); err != nil {
+	if err := s.flushLocked(fctx); err != nil {
 		s.log.Error("final usage flush failed", "err", err.Error())
 		errs = append(errs, err)
 	}

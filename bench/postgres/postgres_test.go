@@ -124,7 +124,9 @@ func TestPropagationDelay(t *testing.T) {
 		if (i/kids)%2 == 1 {
 			status, want = "active", 200
 		}
-		if st, resp := call(t, "PATCH", a.admin+"/v1/projects/proj/keys/"+kid, `{"status":"`+status+`"}`, adminToken); st != 200 {
+		// force: the keys are in use on purpose (the rotation guardrail
+		// would refuse); this measures propagation.
+		if st, resp := call(t, "PATCH", a.admin+"/v1/projects/proj/keys/"+kid+"?force=true", `{"status":"`+status+`"}`, adminToken); st != 200 {
 			t.Fatalf("PATCH: %d %s", st, resp)
 		}
 		d := waitStatus(t, b, toks[k], want, 5*time.Second)
