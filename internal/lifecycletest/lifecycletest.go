@@ -270,6 +270,18 @@ func testScopedTokens(t *testing.T, n *Node) {
 	Want(t, "write: add key", n.AddKey(writeTok, "acme", privA, "acme-key"), 201, "")
 	Want(t, "write: list keys", n.Do(writeTok, "GET", "/v1/projects/acme/keys", nil), 200, "")
 	Want(t, "write: patch", n.Do(writeTok, "PATCH", keyPath("acme", "acme-key"), map[string]any{"label": "by token"}), 200, "")
+	gen := Want(t, "write: generate", n.Do(writeTok, "POST", "/v1/projects/acme/keys:generate", map[string]any{"kid": "generated"}), 201, "")
+	if gen["kid"] != "generated" {
+		t.Fatalf("generated key: %v", gen)
+	}
+	Want(t, "write: generate elsewhere", n.Do(writeTok, "POST", "/v1/projects/other/keys:generate", map[string]any{}), 403, "forbidden")
+	Want(t, "read: generate", n.Do(readTok, "POST", "/v1/projects/acme/keys:generate", map[string]any{}), 403, "forbidden")
+	if ev, _ := n.Audit("action=key.generated"); len(ev) != 1 || ev[0]["kid"] != "generated" ||
+		ev[0]["actor"].(map[string]any)["id"] != writeID || ev[0]["after"].(map[string]any)["status"] != "active" {
+		t.Fatalf("audit of the generation: %v", ev)
+	} else if strings.Contains(fmt.Sprint(ev), "PRIVATE KEY") {
+		t.Fatal("the generated private key is in the audit trail")
+	}
 	// read token: reads only.
 	Want(t, "read: list keys", n.Do(readTok, "GET", "/v1/projects/acme/keys", nil), 200, "")
 	Want(t, "read: get key", n.Do(readTok, "GET", keyPath("acme", "acme-key"), nil), 200, "")
