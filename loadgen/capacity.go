@@ -183,7 +183,25 @@ func (r *CapacityResult) WriteTable(w io.Writer) error {
 
 // Line is the one-line result: "capacity: N req/s at p99 <= 10ms".
 func (r *CapacityResult) Line() string {
+	if r.LowerBound() {
+		return fmt.Sprintf("capacity: >= %.0f req/s at %s (no step failed; raise --max or --max-steps)", r.Capacity, r.SLO)
+	}
 	return fmt.Sprintf("capacity: %.0f req/s at %s", r.Capacity, r.SLO)
+}
+
+// LowerBound reports whether the capacity is only a lower bound: some
+// step passed and none failed, so the search stopped (at --max or
+// --max-steps) before finding a rate the server could not hold.
+func (r *CapacityResult) LowerBound() bool {
+	if r.Capacity <= 0 || len(r.Steps) == 0 {
+		return false
+	}
+	for _, s := range r.Steps {
+		if !s.Pass {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteSVG draws achieved rate against p50 and the SLO quantile's latency,

@@ -74,6 +74,9 @@ func TestAttackRealServerEveryVerdictChecked(t *testing.T) {
 	if !rep.OK() || rep.Mismatches != 0 || rep.Errors != 0 {
 		t.Fatalf("mismatches against a correct server:\n%s", text.String())
 	}
+	if rep.Throughput > rep.SentRate || rep.Throughput <= 0 {
+		t.Errorf("answered as expected %.2f req/s, sent %.2f req/s: the first can never exceed the second", rep.Throughput, rep.SentRate)
+	}
 	if rep.Requests < 300 || rep.Requests > 420 {
 		t.Errorf("requests %d, want about 400", rep.Requests)
 	}

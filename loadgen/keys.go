@@ -60,7 +60,7 @@ func NewSigningKey(priv *rsa.PrivateKey) *SigningKey {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	priv.Precompute()
-	return &SigningKey{KID: "lg-" + hex.EncodeToString(b[:]), Private: priv, PublicPEM: enginetest.PublicPEM(&priv.PublicKey)}
+	return &SigningKey{KID: GeneratedKIDPrefix + hex.EncodeToString(b[:]), Private: priv, PublicPEM: enginetest.PublicPEM(&priv.PublicKey)}
 }
 
 // MaxKeys bounds how many keys a keyring may hold.
@@ -207,4 +207,32 @@ func RegisterKeyring(ctx context.Context, a *Admin, r *Keyring) error {
 		}
 	}
 	return nil
+}
+
+// GeneratedKIDPrefix starts every kid NewSigningKey makes: the keys a
+// loadgen run registered, which UnregisterKeys may delete.
+const GeneratedKIDPrefix = "lg-"
+
+// UnregisterKeys deletes from project, through the admin API, every kid
+// that starts with GeneratedKIDPrefix (others are never touched: they are
+// the user's own keys, named with --kid). A kid already gone counts as
+// deleted. It returns the kids it deleted.
+func UnregisterKeys(ctx context.Context, a *Admin, project string, kids []string) ([]string, error) {
+	if !a.AllowRemote {
+		if err := CheckLoopbackURL(a.URL); err != nil {
+			return nil, err
+		}
+	}
+	var done []string
+	for _, kid := range kids {
+		if !strings.HasPrefix(kid, GeneratedKIDPrefix) || !engine.ValidKID(kid) {
+			continue
+		}
+		err := a.do(ctx, http.MethodDelete, "/v1/projects/"+project+"/keys/"+kid, nil, http.StatusNoContent)
+		if err != nil && !strings.Contains(err.Error(), "HTTP 404") {
+			return done, fmt.Errorf("delete key %s: %w", kid, err)
+		}
+		done = append(done, kid)
+	}
+	return done, nil
 }

@@ -266,6 +266,34 @@ func TestCapacityTableAndSVGGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "capacity.svg", svg.Bytes())
+	if res.LowerBound() {
+		t.Error("a search with a failing step is not a lower bound")
+	}
+}
+
+// When no step failed, the capacity is only a lower bound, and the table
+// and the chart say so.
+func TestCapacityLowerBound(t *testing.T) {
+	slo, _ := ParseSLO("p99=10ms")
+	res := &CapacityResult{SLO: "p99 <= 10ms", Capacity: 2000, Steps: []Step{
+		{N: 1, Rate: 1000, Achieved: 999, SLOLatency: 2 * time.Millisecond, Pass: true},
+		{N: 2, Rate: 2000, Achieved: 1999, SLOLatency: 3 * time.Millisecond, Pass: true},
+	}}
+	want := "capacity: >= 2000 req/s at p99 <= 10ms (no step failed; raise --max or --max-steps)"
+	if got := res.Line(); got != want {
+		t.Errorf("Line() = %q, want %q", got, want)
+	}
+	var svg bytes.Buffer
+	if err := res.WriteSVG(&svg, slo); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(svg.String(), "capacity: &gt;= 2000 req/s") || !strings.Contains(svg.String(), "raise --max or --max-steps") {
+		t.Errorf("the SVG does not say the capacity is a lower bound:\n%s", svg.String())
+	}
+	res.Steps = append(res.Steps, Step{N: 3, Rate: 4000, Achieved: 3000, Why: "p99 40ms > 10ms"})
+	if got := res.Line(); got != "capacity: 2000 req/s at p99 <= 10ms" {
+		t.Errorf("with a failing step: Line() = %q", got)
+	}
 }
 
 func TestProgressBar(t *testing.T) {

@@ -110,8 +110,8 @@ func Merge(dirs []string, slos SLOs) (*Report, error) {
 		out.Success = float64(out.Expected) / float64(out.Requests)
 		out.CPU.PerRequest = out.CPU.Total / time.Duration(out.Requests)
 	}
-	if s := (m.Duration + m.Wait).Seconds(); s > 0 {
-		out.Throughput = float64(out.Expected) / s
+	if out.Requests > 0 { // over the same window as SentRate: never above it
+		out.Throughput = out.SentRate * float64(out.Expected) / float64(out.Requests)
 	}
 	if w := out.Duration.Seconds() * float64(out.CPU.Cores); w > 0 {
 		out.CPU.Share = out.CPU.Total.Seconds() / w

@@ -230,7 +230,8 @@ func Mint(ctx context.Context, w io.Writer, cfg MintConfig) (*Manifest, error) {
 	// Distinct valid tokens held in memory when fewer than the valid tokens.
 	var uniq [][]byte
 	if cfg.Unique > 0 && cfg.Unique < counts[Valid] {
-		total += int64(cfg.Unique)
+		// Signed first, not counted: the progress counts targets written,
+		// up to Count.
 		uniq = make([][]byte, cfg.Unique)
 	}
 	stopProgress := startProgress(cfg.Progress, &done, total)
@@ -257,7 +258,6 @@ func Mint(ctx context.Context, w io.Writer, cfg MintConfig) (*Manifest, error) {
 						b.build(Valid, j, cfg.Now().Unix())
 						uniq[j] = append([]byte(nil), b.tok...)
 					}
-					done.Add(int64(hi - lo))
 				}
 				sigs.Add(int64(b.sigs))
 			}()

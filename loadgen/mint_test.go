@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,8 +125,22 @@ func TestMintedClassesVerifyAsExpected(t *testing.T) {
 func TestMintUniqueReusesValidTokens(t *testing.T) {
 	ring := testKeyring(t)
 	mix, _ := ParseMix("valid=9,expired=1")
+	var mu sync.Mutex
+	var maxDone, lastDone int64
+	totals := map[int64]bool{}
+	progress := func(done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		maxDone, lastDone = max(maxDone, done), done
+		totals[total] = true
+	}
 	tgts, man := mintTargets(t, MintConfig{Keyring: ring, Count: 1000, Mix: mix, Unique: 7,
-		URL: "http://localhost:8080/v1/verify"})
+		URL: "http://localhost:8080/v1/verify", Progress: progress})
+	// The progress counts targets, up to --count: the distinct tokens
+	// signed first are not counted past it.
+	if len(totals) != 1 || !totals[1000] || maxDone > 1000 || lastDone != 1000 {
+		t.Errorf("progress: totals %v, max done %d, last %d; want total 1000 and done ending at 1000", totals, maxDone, lastDone)
+	}
 	distinct := map[string]int{}
 	for _, tg := range tgts {
 		if tg.Header.Get(ExpectHeader) == "valid" {

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -138,7 +137,7 @@ type SLO struct {
 func ParseSLO(s string) (SLO, error) {
 	name, d, ok := strings.Cut(strings.TrimSpace(s), "=")
 	if !ok {
-		return SLO{}, errors.New("SLO: want pNN=duration, e.g. p99=10ms")
+		return SLO{}, fmt.Errorf("SLO %q: want pNN=duration or max=duration, e.g. p99=10ms", s)
 	}
 	var q float64
 	if name == "max" {
@@ -147,7 +146,7 @@ func ParseSLO(s string) (SLO, error) {
 		num, ok := strings.CutPrefix(name, "p")
 		v, err := strconv.ParseFloat(num, 64)
 		if !ok || err != nil || v <= 0 || v >= 100 {
-			return SLO{}, fmt.Errorf("SLO quantile %q: want p50, p90, p99, p99.9 or max", name)
+			return SLO{}, fmt.Errorf("SLO quantile %q: want pNN with 0 < NN < 100 (p50, p95, p99, p99.9, ...) or max", name)
 		}
 		q = v / 100
 	}

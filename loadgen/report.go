@@ -130,7 +130,10 @@ func (r *run) report(m *vegeta.Metrics, hits uint64, wall, cpu time.Duration) *R
 	}
 	if s := wall.Seconds(); s > 0 {
 		rep.SentRate = float64(hits) / s
-		rep.Throughput = float64(rep.Expected) / (m.Duration + m.Wait).Seconds()
+		// Over the same window as SentRate, so that it can never exceed it.
+		if rep.Requests > 0 {
+			rep.Throughput = rep.SentRate * float64(rep.Expected) / float64(rep.Requests)
+		}
 	}
 	rep.CPU.Total, rep.CPU.Cores = cpu, cores()
 	if wall > 0 {

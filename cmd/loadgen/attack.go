@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/spf13/pflag"
 
@@ -68,6 +69,19 @@ func (af *attackFlags) load(stderr io.Writer, d time.Duration) ([]loadgen.Target
 }
 
 func (af *attackFlags) config(t []loadgen.Target) (loadgen.AttackConfig, error) {
+	if !*af.allowRemote {
+		// Checked here too, so that a remote target is a usage error
+		// (exit 2) found before any request.
+		last := ""
+		for i := range t {
+			if u := t[i].URL; u != last {
+				if err := loadgen.CheckLoopbackURL(u); err != nil {
+					return loadgen.AttackConfig{}, err
+				}
+				last = u
+			}
+		}
+	}
 	tlsCfg, err := caFileConfig(*af.caFile)
 	return loadgen.AttackConfig{Targets: t, Connections: *af.connections, Workers: *af.workers,
 		MaxWorkers: *af.maxWorkers, Timeout: *af.timeout, NoKeepAlive: !*af.keepalive,
@@ -103,13 +117,16 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	summary := fs.String("summary", "", "also write the JSON summary to this file (--output writes summary.json)")
 	af := addAttackFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: loadgen attack --targets FILE [flags]\n\nSends the targets in turn at --rate for --duration and checks every\nresponse: 200 for valid, else 401 with exactly the expected error code.\nExit status 1 when any verdict is wrong, any request failed or an --slo\nwas missed; 2 for usage errors.\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: loadgen attack --targets FILE [flags]\n\nSends the targets in turn at --rate for --duration and checks every\nresponse: 200 for valid, else 401 with exactly the expected error code.\nExit status 1 when any verdict is wrong, any request failed or an --slo\nwas missed; 2 for usage errors.\n\nExample:\n  loadgen attack -t targets.jsonl --rate 1000/s --duration 10s -o out\n\n%s", cli.FlagUsages(fs))
 	}
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
 	}
 	if *duration <= 0 || *duration > loadgen.MaxDuration {
-		return fail(stderr, "attack", fmt.Errorf("--duration must be between 0 and %s", loadgen.MaxDuration))
+		return usageFail(stderr, "attack", fmt.Errorf("--duration must be between 0 and %s", loadgen.MaxDuration))
+	}
+	if *af.targets == "" {
+		return usageFail(stderr, "attack", errors.New("--targets is required"))
 	}
 	targets, err := af.load(stderr, *duration)
 	if err != nil {
@@ -117,7 +134,7 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	cfg, err := af.config(targets)
 	if err != nil {
-		return fail(stderr, "attack", err)
+		return usageFail(stderr, "attack", err)
 	}
 	cfg.Name, cfg.Rate, cfg.Duration, cfg.SLOs, cfg.Shard = *name, rate, *duration, slos, shard
 	var results *os.File

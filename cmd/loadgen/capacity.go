@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/spf13/pflag"
 )
@@ -21,7 +23,7 @@ const (
 func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("capacity", pflag.ContinueOnError)
 	slo, _ := loadgen.ParseSLO("p99=10ms")
-	fs.Var(&slo, "slo", "latency objective: pNN=duration (p50, p90, p95, p99 or max)")
+	fs.Var(&slo, "slo", "latency objective `pNN=duration`: any percentile 0 < NN < 100 (p50, p95, p99, p99.9, ...) or max=duration")
 	start := fs.Float64("start", 500, "first rate tried (req/s); it doubles while steps pass, then bisects")
 	maxRate := fs.Float64("max", 100000, "highest rate tried (req/s)")
 	step := fs.Duration("step-duration", 5*time.Second, "duration of each step")
@@ -30,25 +32,29 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	require := fs.String("require", "", "gate: exit 1 unless the capacity found is at least this rate, e.g. 20000/s")
 	summary := fs.String("summary", "", "also write the JSON summary to this file (--output writes capacity.json)")
 	af := addAttackFlags(fs)
+	fs.Lookup("output").Usage = "`DIR` to write capacity.svg (latency against achieved rate, the SLO line) and capacity.json (every step)"
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: loadgen capacity --targets FILE [flags]\n\nFinds the highest rate that holds --slo with zero mismatches and zero\nerrors. Prints a table per step and ends with\n\"capacity: N req/s at p99 <= SLO\". --output gets capacity.svg and capacity.json.\nExit status 1 when a step had wrong verdicts, no rate held the SLO, or the\ncapacity is below --require; 2 for usage errors.\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: loadgen capacity --targets FILE [flags]\n\nFinds the highest rate that holds --slo with zero mismatches and zero\nerrors. Prints a table per step and ends with\n\"capacity: N req/s at p99 <= SLO\", or \"capacity: >= N req/s ...\" when no\nstep failed (N is then only a lower bound: raise --max or --max-steps).\n--output DIR gets capacity.svg (the chart) and capacity.json (the steps).\n\nExample:\n  loadgen capacity -t targets.jsonl --slo p99=10ms --start 500 -o cap\n\nExit status 1 when a step had wrong verdicts, no rate held the SLO, or the\ncapacity is below --require; 2 for usage errors.\n\n%s", cli.FlagUsages(fs))
 	}
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
 	}
 	if *step <= 0 || *step > 10*time.Minute || *maxSteps < 1 || *maxSteps > 50 {
-		return fail(stderr, "capacity", fmt.Errorf("--step-duration must be in (0, 10m] and --max-steps in [1, 50]"))
+		return usageFail(stderr, "capacity", fmt.Errorf("--step-duration must be in (0, 10m] and --max-steps in [1, 50]"))
 	}
 	var required float64
 	if *require != "" {
 		r, err := loadgen.ParseRequiredRate(*require)
 		if err != nil {
-			return fail(stderr, "capacity", fmt.Errorf("--require %q: %w", *require, err))
+			return usageFail(stderr, "capacity", fmt.Errorf("--require %q: %w", *require, err))
 		}
 		required = r
 		if required > *maxRate {
-			return fail(stderr, "capacity", fmt.Errorf("--require %q is above --max %.0f: the search would never reach it; raise --max", *require, *maxRate))
+			return usageFail(stderr, "capacity", fmt.Errorf("--require %q is above --max %.0f: the search would never reach it; raise --max", *require, *maxRate))
 		}
+	}
+	if *af.targets == "" {
+		return usageFail(stderr, "capacity", errors.New("--targets is required"))
 	}
 	targets, err := af.load(stderr, time.Duration(*maxSteps)*(*step))
 	if err != nil {
@@ -56,7 +62,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	acfg, err := af.config(targets)
 	if err != nil {
-		return fail(stderr, "capacity", err)
+		return usageFail(stderr, "capacity", err)
 	}
 	fmt.Fprintln(stdout, loadgen.StepHeader)
 	res, err := loadgen.Capacity(ctx, loadgen.CapacityConfig{

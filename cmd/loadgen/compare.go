@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/spf13/pflag"
 )
@@ -16,7 +17,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("compare", pflag.ContinueOnError)
 	threshold := fs.String("threshold", "10%", "largest change for the worse that passes, as a percentage")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: loadgen compare OLD NEW [--threshold 10%%]\n\nCompares two JSON summaries of the same kind: attack or report summaries\n(summary.json: throughput, latency quantiles, verdicts, gates) or capacity\nsummaries (capacity.json: capacity, gates). OLD is typically the last\nrelease's. Exit status 1 on a regression: throughput or capacity lower, or\na quantile higher, by more than --threshold; more wrong verdicts or failed\nrequests; a gate failing in NEW that did not fail in OLD. 2 for usage\nerrors.\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: loadgen compare OLD NEW [--threshold 10%%]\n\nCompares two JSON summaries of the same kind: attack or report summaries\n(summary.json: throughput, latency quantiles, verdicts, gates) or capacity\nsummaries (capacity.json: capacity, gates). OLD is typically the last\nrelease's. Exit status 1 on a regression: throughput or capacity lower, or\na quantile higher, by more than --threshold; more wrong verdicts or failed\nrequests; a gate failing in NEW that did not fail in OLD. 2 for usage\nerrors.\n\n%s", cli.FlagUsages(fs))
 	}
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -32,7 +33,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	}
 	th, err := parsePercent(*threshold)
 	if err != nil {
-		return fail(stderr, "compare", fmt.Errorf("--threshold %q: %w", *threshold, err))
+		return usageFail(stderr, "compare", fmt.Errorf("--threshold %q: %w", *threshold, err))
 	}
 	oldJSON, err := os.ReadFile(fs.Arg(0))
 	if err != nil {

@@ -116,26 +116,31 @@ func TestCLIGateUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
+		code int // 0: exitUsage
 	}{
-		{[]string{"attack", "-t", sum, "--slo", "p99"}, "SLO"},
-		{[]string{"attack", "-t", sum, "--shard", "4/3"}, "shard \"4/3\""},
-		{[]string{"capacity", "-t", sum, "--require", "fast"}, "--require \"fast\""},
-		{[]string{"capacity", "-t", sum, "--require", "500000/s"}, "above --max"},
-		{[]string{"compare", sum}, "want two summaries"},
-		{[]string{"compare", sum, sum, "--threshold", "x"}, "--threshold \"x\""},
-		{[]string{"compare", sum, filepath.Join(dir, "missing.json")}, "NEW: open"},
-		{[]string{"compare", sum, filepath.Join("..", "..", "loadgen", "testdata", "capacity.svg")}, "NEW: not a JSON summary"},
-		{[]string{"report"}, "want one or more"},
-		{[]string{"report", dir}, "is " + dir + " the --output of loadgen attack?"},
-		{[]string{"report", "--slo", "p0=1ms", dir}, "SLO quantile"},
+		{[]string{"attack", "-t", sum, "--slo", "p99"}, "SLO", 0},
+		{[]string{"attack", "-t", sum, "--shard", "4/3"}, "shard \"4/3\"", 0},
+		{[]string{"capacity", "-t", sum, "--require", "fast"}, "--require \"fast\"", 0},
+		{[]string{"capacity", "-t", sum, "--require", "500000/s"}, "above --max", 0},
+		{[]string{"compare", sum}, "want two summaries", 0},
+		{[]string{"compare", sum, sum, "--threshold", "x"}, "--threshold \"x\"", 0},
+		// Input that cannot be read is a failure (1), not a usage error.
+		{[]string{"compare", sum, filepath.Join(dir, "missing.json")}, "NEW: open", exitFailure},
+		{[]string{"compare", sum, filepath.Join("..", "..", "loadgen", "testdata", "capacity.svg")}, "NEW: not a JSON summary", exitFailure},
+		{[]string{"report"}, "want one or more", 0},
+		{[]string{"report", dir}, "is " + dir + " the --output of loadgen attack?", exitFailure},
+		{[]string{"report", "--slo", "p0=1ms", dir}, "SLO quantile", 0},
 	} {
+		if tc.code == 0 {
+			tc.code = exitUsage
+		}
 		code, out, errs := runCLI(t, tc.args...)
-		if code != exitUsage || !strings.Contains(out+errs, tc.want) {
-			t.Errorf("%q: exit %d, output %q %q; want exit %d containing %q", tc.args, code, out, errs, exitUsage, tc.want)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%q: exit %d, output %q %q; want exit %d containing %q", tc.args, code, out, errs, tc.code, tc.want)
 		}
 	}
 	for _, cmd := range []string{"compare", "report"} {
-		if code, _, errs := runCLI(t, cmd, "--help"); code != exitOK || !strings.Contains(errs, "usage: loadgen "+cmd) {
+		if code, _, errs := runCLI(t, cmd, "--help"); code != exitOK || !strings.Contains(errs, "Usage: loadgen "+cmd) {
 			t.Errorf("%s --help: exit %d %q", cmd, code, errs)
 		}
 	}

@@ -13,21 +13,24 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/spf13/pflag"
 )
 
-// Exit statuses.
+// Exit statuses, as jwtgate's: 2 for usage errors (a bad flag or
+// argument), 1 for failures at run time (wrong verdicts, failed requests,
+// a file that cannot be read, a server that refuses).
 const (
-	exitOK       = 0
-	exitMismatch = 1 // the run found wrong verdicts or failed requests
-	exitUsage    = 2 // bad flags or a setup error
+	exitOK       = cli.ExitOK
+	exitMismatch = cli.ExitFailure // the run found wrong verdicts or failed requests
+	exitFailure  = cli.ExitFailure
+	exitUsage    = cli.ExitUsage
 )
 
 var version = "dev"
@@ -36,8 +39,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 const usage = `loadgen: load generator for jwtgate
 
-usage:
+Usage:
   loadgen mint     [flags]   register keys and mint a Vegeta target file
+  loadgen clean    [flags]   delete the lg-* keys a mint run registered
   loadgen attack   [flags]   attack at a rate, check every verdict, report
   loadgen capacity [flags]   find the highest rate that holds a latency SLO
   loadgen report DIR...      merge several generators' results into one report
@@ -58,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "mint":
 		return runMint(ctx, args[1:], stdout, stderr)
+	case "clean":
+		return runClean(ctx, args[1:], stdout, stderr)
 	case "attack":
 		return runAttack(ctx, args[1:], stdout, stderr)
 	case "capacity":
@@ -88,24 +94,19 @@ func signalContext() (context.Context, func()) {
 // parse parses a FlagSet; it reports whether to go on and the exit status
 // otherwise.
 func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (bool, int) {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return false, exitOK
-		}
-		fmt.Fprintf(stderr, "loadgen %s: %v (see --help)\n", fs.Name(), err)
-		return false, exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "loadgen %s: unexpected arguments %q\n", fs.Name(), fs.Args())
-		return false, exitUsage
-	}
-	return true, 0
+	return cli.Parse(fs, "loadgen "+fs.Name(), args, stderr, false)
 }
 
+// fail reports a failure at run time: exit 1.
 func fail(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "loadgen %s: %v\n", cmd, err)
-	return exitUsage
+	return exitFailure
+}
+
+// usageFail reports a usage error (a flag or argument the command cannot
+// use): exit 2, with a pointer to --help.
+func usageFail(stderr io.Writer, cmd string, err error) int {
+	return cli.UsageError(stderr, "loadgen "+cmd, err.Error())
 }
 
 func isTTY(w io.Writer) bool {

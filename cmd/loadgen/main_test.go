@@ -12,6 +12,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/jwtgate/jwtgate/internal/apitest"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/jwtgate/jwtgate/server"
 	"github.com/jwtgate/jwtgate/server/servertest"
@@ -151,7 +152,8 @@ func TestCLICapacity(t *testing.T) {
 		t.Fatalf("capacity exit %d\n%s\n%s", code, out, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if last := lines[len(lines)-1]; last != "capacity: 200 req/s at p99 <= 2s" {
+	// Every step passed up to --max: the capacity is only a lower bound.
+	if last := lines[len(lines)-1]; last != "capacity: >= 200 req/s at p99 <= 2s (no step failed; raise --max or --max-steps)" {
 		t.Errorf("last line %q\n%s", last, out)
 	}
 	if !strings.HasPrefix(lines[0], "step") || len(lines) < 5 {
@@ -171,7 +173,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{nil, exitUsage, "usage"},
+		{nil, exitUsage, "Usage:"},
 		{[]string{"bogus"}, exitUsage, "unknown command"},
 		{[]string{"help"}, exitOK, ""},
 		{[]string{"attack", "--help"}, exitOK, "--rate"},
@@ -189,5 +191,158 @@ func TestCLIUsageErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {
 			t.Errorf("%q: exit %d, output %q %q; want exit %d containing %q", tc.args, code, out, errs, tc.code, tc.want)
 		}
+	}
+}
+
+// loadgen follows jwtgate's conventions: flag errors named with a pointer
+// to --help and exit 2, failures at run time exit 1, "Usage:" help with no
+// pflag type names.
+func TestCLIConventions(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"mint", "--cout", "5"}, exitUsage, []string{"--cout", "Run 'loadgen mint --help'"}},
+		{[]string{"attack", "--rate", "fast", "-t", "x"}, exitUsage, []string{"--rate", "Run 'loadgen attack --help'"}},
+		{[]string{"capacity", "--slo", "p99", "-t", "x"}, exitUsage, []string{"--slo", "pNN=duration"}},
+		{[]string{"capacity", "--slo", "p100=1ms", "-t", "x"}, exitUsage, []string{"0 < NN < 100"}},
+		{[]string{"clean"}, exitUsage, []string{"--targets is required"}},
+		{[]string{"mint", "-o", filepath.Join(t.TempDir(), "t"), "--admin-url", "127.0.0.1:8081", "--admin-token", "x"}, exitUsage, []string{"want an http:// or https:// URL"}},
+		// Failures at run time: 1.
+		{[]string{"attack", "-t", filepath.Join(t.TempDir(), "missing.jsonl")}, exitFailure, []string{"missing.jsonl"}},
+		{[]string{"clean", "-t", filepath.Join(t.TempDir(), "missing.jsonl"), "--admin-token", "x"}, exitFailure, []string{"manifest"}},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%q: exit %d, want %d; stderr %q", tc.args, code, tc.code, errs)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%q: stderr %q lacks %q", tc.args, errs, w)
+			}
+		}
+	}
+	// The --slo help, error and parser agree: what the help names parses.
+	_, _, help := runCLI(t, "capacity", "--help")
+	if !strings.Contains(help, "p99.9") || !strings.Contains(help, "max=duration") {
+		t.Errorf("capacity --slo help:\n%s", help)
+	}
+	for _, s := range []string{"p50=1ms", "p95=1ms", "p99.9=1ms", "max=1s"} {
+		if _, err := loadgen.ParseSLO(s); err != nil {
+			t.Errorf("the help's %s does not parse: %v", s, err)
+		}
+	}
+	// capacity -o describes capacity's files, not attack's.
+	if i := strings.Index(help, "--output"); i < 0 || !strings.Contains(help[i:i+200], "capacity.svg") || strings.Contains(help[i:i+200], "Vegeta") {
+		t.Errorf("capacity --output help: %q", help[i:min(len(help), i+200)])
+	}
+	for _, cmd := range []string{"mint", "clean", "attack", "capacity", "report", "compare"} {
+		code, _, h := runCLI(t, cmd, "--help")
+		if code != exitOK || !strings.HasPrefix(h, "Usage: loadgen "+cmd) {
+			t.Errorf("%s --help: exit %d:\n%s", cmd, code, h)
+		}
+		for _, leak := range []string{"stringToString", "stringArray", "[=true|false]"} {
+			if strings.Contains(h, leak) {
+				t.Errorf("%s --help shows the pflag type %s", cmd, leak)
+			}
+		}
+	}
+}
+
+// mint finds the admin API as jwtgate keys does ($JWTGATE_ADMIN_URL,
+// $JWTGATE_ADMIN_TOKEN_FILE, ./jwtgate-data/admin-token), and checks for a
+// token before generating any key.
+func TestCLIMintAdminEnvironment(t *testing.T) {
+	srv := startJWTGate(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, k := range []string{"JWTGATE_ADMIN_URL", "JWTGATE_ADMIN_TOKEN", "JWTGATE_ADMIN_TOKEN_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	args := []string{"mint", "--project", "envtest", "--count", "10", "--mix", "valid=1", "--keys", "1",
+		"--url", "http://" + srv.Addr() + "/v1/verify", "-o", filepath.Join(dir, "t.jsonl")}
+
+	// No token anywhere: a usage error, and no key was generated.
+	t.Setenv("JWTGATE_ADMIN_URL", "http://"+srv.AdminAddr())
+	code, _, errs := runCLI(t, args...)
+	if code != exitUsage || !strings.Contains(errs, "no admin token") || strings.Contains(errs, "generating") {
+		t.Fatalf("no token: exit %d, %q (want exit 2 before generating keys)", code, errs)
+	}
+
+	// $JWTGATE_ADMIN_TOKEN_FILE and $JWTGATE_ADMIN_URL.
+	tokFile := filepath.Join(dir, "tok")
+	os.WriteFile(tokFile, []byte(adminToken+"\n"), 0o600)
+	t.Setenv("JWTGATE_ADMIN_TOKEN_FILE", tokFile)
+	if code, out, errs := runCLI(t, args...); code != exitOK {
+		t.Fatalf("with JWTGATE_ADMIN_URL/JWTGATE_ADMIN_TOKEN_FILE: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	// ./jwtgate-data/admin-token, as jwtgate serve writes it by default.
+	os.Unsetenv("JWTGATE_ADMIN_TOKEN_FILE")
+	os.MkdirAll("jwtgate-data", 0o700)
+	os.WriteFile(filepath.Join("jwtgate-data", "admin-token"), []byte(adminToken+"\n"), 0o600)
+	if code, out, errs := runCLI(t, args...); code != exitOK {
+		t.Fatalf("with ./jwtgate-data/admin-token: exit %d\n%s\n%s", code, out, errs)
+	}
+	r := apitest.AdminDo(t, "http://"+srv.AdminAddr(), adminToken, "GET", "/v1/projects/envtest/keys", nil)
+	if n := len(r.JSON(t)["keys"].([]any)); n != 2 {
+		t.Errorf("%d keys registered by two runs, want 2", n)
+	}
+}
+
+// --kid names the kid of each --key-file, so --no-register runs make
+// valid tokens; clean deletes the lg-* keys a run registered, and only
+// those.
+func TestCLIMintKIDAndClean(t *testing.T) {
+	srv := startJWTGate(t)
+	admin := "http://" + srv.AdminAddr()
+	keyFile := enginetest.Testdata("keys", "rsa2048-a.pem")
+	r := apitest.AdminDo(t, admin, adminToken, "POST", "/v1/projects/myapp/keys",
+		map[string]any{"public_key": string(enginetest.PublicPEM(&enginetest.Key("rsa2048-a").PublicKey)), "kid": "mine-1"})
+	if r.Status != 201 {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	dir := t.TempDir()
+	own := filepath.Join(dir, "own.jsonl")
+	code, out, errs := runCLI(t, "mint", "--project", "myapp", "--count", "40", "--mix", "valid=9,expired=1",
+		"--key-file", keyFile, "--kid", "mine-1", "--no-register", "--url", "http://"+srv.Addr()+"/v1/verify", "-o", own)
+	if code != 0 {
+		t.Fatalf("mint --no-register --kid: %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "attack", "-t", own, "--rate", "200/s", "--duration", "300ms", "--connections", "2")
+	if code != 0 || !strings.Contains(out, "every verdict as expected") {
+		t.Fatalf("attack with --kid tokens: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "mint", "-o", own, "--key-file", keyFile, "--kid", "a", "--kid", "b", "--no-register"); code != exitUsage || !strings.Contains(errs, "one --kid per --key-file") {
+		t.Errorf("two --kid for one --key-file: exit %d %q", code, errs)
+	}
+
+	gen := filepath.Join(dir, "gen.jsonl")
+	if code, out, errs := runCLI(t, "mint", "--project", "myapp", "--count", "10", "--mix", "valid=9,key_inactive=1", "--keys", "1",
+		"--key-file", keyFile, "--admin-url", admin, "--admin-token", adminToken, "-o", gen); code != 0 {
+		t.Fatalf("mint: %d\n%s\n%s", code, out, errs)
+	}
+	kids := func() []string {
+		var out []string
+		for _, k := range apitest.AdminDo(t, admin, adminToken, "GET", "/v1/projects/myapp/keys", nil).JSON(t)["keys"].([]any) {
+			out = append(out, k.(map[string]any)["kid"].(string))
+		}
+		return out
+	}
+	if n := len(kids()); n != 3 { // mine-1, the run's key, its inactive key
+		t.Fatalf("keys before clean: %v", kids())
+	}
+	code, out, errs = runCLI(t, "clean", "-t", gen, "--admin-url", admin, "--admin-token", adminToken)
+	if code != 0 || !strings.Contains(out, "deleted 2 keys") {
+		t.Fatalf("clean: exit %d\n%s\n%s", code, out, errs)
+	}
+	if got := kids(); len(got) != 1 || got[0] != "mine-1" {
+		t.Errorf("keys after clean: %v, want only mine-1", got)
+	}
+	// Again: nothing left to delete is not an error.
+	if code, _, errs := runCLI(t, "clean", "-t", gen, "--admin-url", admin, "--admin-token", adminToken); code != 0 {
+		t.Errorf("second clean: exit %d %s", code, errs)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jwtgate/jwtgate/internal/cli"
 	"github.com/jwtgate/jwtgate/loadgen"
 	"github.com/spf13/pflag"
 )
@@ -17,7 +18,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	output := fs.StringP("output", "o", "", "directory for the merged summary.json")
 	summary := fs.String("summary", "", "write the merged JSON summary to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: loadgen report DIR... [flags]\n\nMerges the --output directories of several generators that attacked at\nthe same time (loadgen attack --shard i/n -o DIR, one per generator) into\none report: latency quantiles over every request of every generator, the\nverdict table per class, and the gates: every verdict as expected, every\nshard present once, each --slo. Exit status 1 when a gate failed, 2 for\nusage errors.\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: loadgen report DIR... [flags]\n\nMerges the --output directories of several generators that attacked at\nthe same time (loadgen attack --shard i/n -o DIR, one per generator) into\none report: latency quantiles over every request of every generator, the\nverdict table per class, and the gates: every verdict as expected, every\nshard present once, each --slo. Exit status 1 when a gate failed, 2 for\nusage errors.\n\n%s", cli.FlagUsages(fs))
 	}
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
