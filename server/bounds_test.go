@@ -7,9 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jwtgate/jwtgate/engine/enginetest"
 )
+
+// timedClient is net/http's client, which writes a whole request before
+// reading the answer, with a bound on each exchange.
+var timedClient = &http.Client{Timeout: 10 * time.Second}
 
 // Issue 9 item 7: the verify body is ignored, so it is capped at 4 KiB;
 // beyond that the answer is 413 (with its JSON body, not a reset).
@@ -49,7 +54,7 @@ func TestVerifyBodyCap(t *testing.T) {
 		n := 8<<10 + i*6000
 		req, _ := http.NewRequest("PUT", ts.base+"/v1/verify/api", bytes.NewReader(make([]byte, n)))
 		req.Header.Set("Authorization", "Bearer "+good)
-		resp, err := http.DefaultTransport.RoundTrip(req)
+		resp, err := timedClient.Do(req)
 		if err != nil {
 			t.Errorf("net/http client, body of %d: %v, want 413", n, err)
 			continue
@@ -101,7 +106,7 @@ func TestVerifyOversizedAuthorizationHeader(t *testing.T) {
 		n := limit + i*12000
 		req, _ := http.NewRequest("GET", ts.base+"/v1/verify", nil)
 		req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", n))
-		resp, err := http.DefaultTransport.RoundTrip(req)
+		resp, err := timedClient.Do(req)
 		if err != nil {
 			t.Errorf("net/http client, Authorization of %d bytes: %v, want 431", n, err)
 			continue
