@@ -2,25 +2,33 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	lru "github.com/hashicorp/golang-lru/v2"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/jwtgate/jwtgate/engine"
@@ -70,6 +78,15 @@ type extAuthz struct {
 	s      *Server
 	stripe atomic.Uint64
 
+	// allowedCache keeps built OK responses (immutable once built, so
+	// shared between calls) by identity: a cached token's Check skips
+	// rebuilding headers and metadata. Bounded; keyed by a SHA-256 of the
+	// kid and payload, so a flood of distinct tokens costs a bounded amount
+	// of memory and no collision can lend one token another's identity.
+	allowedCache *lru.Cache[[sha256.Size]byte, *authv3.CheckResponse]
+
+	codec *checkCodec
+
 	denied      [32]*authv3.CheckResponse
 	badProject  *authv3.CheckResponse
 	removeIfNil []string // identity headers a token may not provide
@@ -78,13 +95,21 @@ type extAuthz struct {
 var errGRPCUnavailable = status.Error(codes.Unavailable, "the key store is unavailable; try again shortly")
 
 func newExtAuthz(s *Server) *extAuthz {
-	a := &extAuthz{s: s}
+	a := &extAuthz{s: s, codec: newCheckCodec()}
+	a.allowedCache, _ = lru.NewWithEvict(grpcAllowedCacheSize, func(_ [sha256.Size]byte, r *authv3.CheckResponse) {
+		a.codec.forget(r)
+	})
 	for _, c := range engine.Codes() {
 		a.denied[c] = deniedResponse(codes.Unauthenticated, c.String(), typev3.StatusCode_Unauthorized,
 			verdict.Body(c), headerOpt(verdict.HeaderWWWAuthenticate, string(verdict.WWWAuthenticate(c))))
 	}
 	a.badProject = deniedResponse(codes.InvalidArgument, "invalid_request", typev3.StatusCode_BadRequest,
 		bodyBadProject, nil)
+	for _, r := range append(a.denied[:], a.badProject) {
+		if r != nil {
+			a.codec.preEncode(r)
+		}
+	}
 	a.removeIfNil = append(a.removeIfNil, verdict.HeaderSubject)
 	for _, ch := range s.claimHeaders {
 		a.removeIfNil = append(a.removeIfNil, string(ch.header))
@@ -144,7 +169,7 @@ func (a *extAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 		s.metrics.observe(stripe, int(code), time.Since(start))
 		return a.denied[code], nil
 	}
-	resp := a.allowed(c)
+	resp := a.allowedCached(c)
 	s.metrics.observe(stripe, int(engine.CodeOK), time.Since(start))
 	return resp, nil
 }
@@ -248,6 +273,55 @@ func checkProject(ext map[string]string, h *authv3.AttributeContext_HttpRequest)
 
 var headerRequiredProjectLower = strings.ToLower(HeaderRequiredProject)
 
+// grpcAllowedCacheSize bounds the cache of built OK responses.
+const grpcAllowedCacheSize = 4096
+
+// allowedCached returns the OK response for c, built once per identity.
+func (a *extAuthz) allowedCached(c *engine.Claims) *authv3.CheckResponse {
+	h := sha256.New()
+	h.Write([]byte(c.KID))
+	h.Write([]byte{0})
+	h.Write(c.Payload())
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	if r, ok := a.allowedCache.Get(key); ok {
+		return r
+	}
+	r := a.allowed(c)
+	a.codec.preEncode(r)
+	a.allowedCache.Add(key, r)
+	return r
+}
+
+// checkCodec is gRPC's proto codec, except that responses built once and
+// shared (denials, cached allowed responses) are sent from their encoding
+// made when they were built, instead of being encoded again per call.
+type checkCodec struct {
+	encoding.CodecV2
+	pre sync.Map // *authv3.CheckResponse -> []byte
+}
+
+func newCheckCodec() *checkCodec {
+	return &checkCodec{CodecV2: encoding.GetCodecV2(grpcproto.Name)}
+}
+
+func (c *checkCodec) preEncode(r *authv3.CheckResponse) {
+	if b, err := proto.Marshal(r); err == nil {
+		c.pre.Store(r, b)
+	}
+}
+
+func (c *checkCodec) forget(r *authv3.CheckResponse) { c.pre.Delete(r) }
+
+func (c *checkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*authv3.CheckResponse); ok {
+		if b, ok := c.pre.Load(r); ok {
+			return mem.BufferSlice{mem.SliceBuffer(b.([]byte))}, nil
+		}
+	}
+	return c.CodecV2.Marshal(v)
+}
+
 // allowed builds the OK response for verified claims c.
 func (a *extAuthz) allowed(c *engine.Claims) *authv3.CheckResponse {
 	hdrs := make([]*corev3.HeaderValueOption, 0, 3+len(a.s.claimHeaders))
@@ -314,8 +388,10 @@ func (s *Server) newGRPCServer(opts ...grpc.ServerOption) *grpcListener {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}),
 		grpc.ConnectionTimeout(s.cfg.ReadTimeout),
 	)
+	a := newExtAuthz(s)
+	opts = append(opts, grpc.ForceServerCodecV2(a.codec), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
 	g := &grpcListener{srv: grpc.NewServer(opts...), health: health.NewServer()}
-	authv3.RegisterAuthorizationServer(g.srv, newExtAuthz(s))
+	authv3.RegisterAuthorizationServer(g.srv, a)
 	healthpb.RegisterHealthServer(g.srv, g.health)
 	g.setServing(false)
 	return g
