@@ -140,3 +140,47 @@ func BenchmarkBareHandler(b *testing.B) {
 		}
 	})
 }
+
+// The forward-auth shapes (issue 11 item 1: any method, a path below
+// /v1/verify/, the project in a header) and a refused project add no
+// allocation to the hot path.
+func TestForwardAuthHandlerAllocs(t *testing.T) {
+	a := enginetest.Key("rsa2048-a")
+	ok := token(a, "k1", "myapp", now(), 300, nil)
+	cases := []struct {
+		name, method, uri string
+		headers           []string
+		status            int
+	}{
+		{"envoy-path-prefix", "DELETE", "/v1/verify/api/orders/42?x=1&y=2", nil, 200},
+		{"header-project", "PUT", "/v1/verify/api", []string{HeaderRequiredProject, "myapp"}, 200},
+		{"header-and-query", "PATCH", "/v1/verify?project=myapp", []string{HeaderRequiredProject, "myapp"}, 200},
+		{"header-mismatch", "GET", "/v1/verify?project=myapp", []string{HeaderRequiredProject, "other"}, 401},
+		{"traefik", "GET", "/v1/verify", []string{"X-Forwarded-Method", "POST", "X-Forwarded-Uri", "/api/x?y=1"}, 200},
+		{"400/repeated-project", "GET", "/v1/verify?project=myapp&project=other", nil, 400},
+		{"400/empty-header", "GET", "/v1/verify", []string{HeaderRequiredProject, ""}, 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newHandlerServer(t)
+			h := s.VerifyHandler()
+			ctx := new(fasthttp.RequestCtx)
+			ctx.Request.Header.SetMethod(tc.method)
+			ctx.Request.SetRequestURI(tc.uri)
+			ctx.Request.Header.Set("Authorization", "Bearer "+ok)
+			for i := 0; i+1 < len(tc.headers); i += 2 {
+				ctx.Request.Header.Set(tc.headers[i], tc.headers[i+1])
+			}
+			for range 3 {
+				ctx.Response.Reset()
+				h(ctx)
+			}
+			if ctx.Response.StatusCode() != tc.status {
+				t.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), tc.status, ctx.Response.Body())
+			}
+			if allocs := testing.AllocsPerRun(500, func() { ctx.Response.Reset(); h(ctx) }); allocs != 0 {
+				t.Fatalf("%v allocations per request, want 0 (a cached token)", allocs)
+			}
+		})
+	}
+}
