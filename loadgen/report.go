@@ -209,8 +209,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "verdicts    %d as expected (%.2f%%), %d mismatches, %d transport errors\n",
 		r.Expected, 100*r.Success, r.Mismatches, r.Errors)
-	fmt.Fprintf(&b, "generator   CPU %s = %s per request, %.1f%% of %d cores\n",
-		r.CPU.Total.Round(time.Millisecond), fmtDur(r.CPU.PerRequest), 100*r.CPU.Share, r.CPU.Cores)
+	if r.Generators > 0 {
+		// Each generator counts its own cores: generators sharing a
+		// machine count its cores several times.
+		fmt.Fprintf(&b, "generators  CPU %s = %s per request, %.1f%% of the %d cores they counted\n",
+			r.CPU.Total.Round(time.Millisecond), fmtDur(r.CPU.PerRequest), 100*r.CPU.Share, r.CPU.Cores)
+	} else {
+		fmt.Fprintf(&b, "generator   CPU %s = %s per request, %.1f%% of %d cores\n",
+			r.CPU.Total.Round(time.Millisecond), fmtDur(r.CPU.PerRequest), 100*r.CPU.Share, r.CPU.Cores)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "class\tsent\tmismatches\n")
 	for _, c := range r.Classes {

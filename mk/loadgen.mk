@@ -1,4 +1,5 @@
-# Load generator (issue 4): build, demo run, capacity search, benchmarks.
+# Load generator (issue 4): build, demo run, capacity search, several
+# generators at once (issue 13), benchmarks.
 # The demo starts a throw-away jwtgate on loopback ports, mints, attacks
 # briefly and tears the server down again.
 
@@ -12,7 +13,9 @@ LOADGEN_RATE     ?= 1000/s
 LOADGEN_DURATION ?= 10s
 LOADGEN_SLO      ?= p99=10ms
 
-.PHONY: loadgen loadtest-demo loadtest-capacity loadgen-bench loadgen-docs
+LOADGEN_SHARDS   ?= 3
+
+.PHONY: loadgen loadtest-demo loadtest-capacity loadtest-sharded loadgen-bench loadgen-docs
 
 loadgen:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/loadgen ./cmd/jwtgate
@@ -37,6 +40,17 @@ loadtest-demo: loadgen
 # loadtest-capacity: the SLO search; table on stdout, chart in $(LOADGEN_DIR)/capacity.
 loadtest-capacity: loadgen
 	$(call _loadgen_run,$(BIN)/loadgen capacity -t $$d/targets.jsonl --slo $(LOADGEN_SLO) --start 500 --step-duration 3s --max-steps 8 -o $$d/capacity)
+
+# loadtest-sharded: LOADGEN_SHARDS generator processes at once, each with
+# --shard i/n (its share of the targets at LOADGEN_RATE/n), then `loadgen
+# report` merges their outputs and applies LOADGEN_SLO; results in
+# $(LOADGEN_DIR)/gen*/ and $(LOADGEN_DIR)/merged.
+loadtest-sharded: loadgen
+	$(call _loadgen_run,pids=; for i in $$(seq $(LOADGEN_SHARDS)); do \
+	  $(BIN)/loadgen attack -t $$d/targets.jsonl --rate $(LOADGEN_RATE) --duration $(LOADGEN_DURATION) \
+	    --shard $$i/$(LOADGEN_SHARDS) -o $$d/gen$$i > $$d/gen$$i.txt 2>&1 & pids="$$pids $$!"; done; \
+	  st=0; for p in $$pids; do wait $$p || st=1; done; \
+	  $(BIN)/loadgen report --slo $(LOADGEN_SLO) -o $$d/merged $$d/gen*/ || st=1; exit $$st)
 
 # loadgen-bench: minting efficiency (BenchmarkMint vs BenchmarkSignRS256) and the check's cost.
 loadgen-bench:
