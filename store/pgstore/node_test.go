@@ -320,6 +320,18 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("add on B: %d %s", r.Status, r.Body)
 	}
 	a.eventually(tok, "ok", propagationBound)
+
+	// Every change was notified: the polls of the change revision found
+	// nothing missed (no cache was dropped for want of a notification).
+	time.Sleep(1500 * time.Millisecond) // at least one poll after the last change
+	for _, n := range []*node{a, b} {
+		if m := metric(n.st, "jwtgate_store_missed_notifications_total"); m != "0" {
+			t.Errorf("%s: %s missed notifications while listening", n.name, m)
+		}
+		if m := metric(n.st, "jwtgate_store_revision"); m == "0" || m == "" {
+			t.Errorf("%s: change revision %q, want the revision of the last change", n.name, m)
+		}
+	}
 }
 
 // proxy is a TCP proxy to PostgreSQL that a test can cut: cutting closes

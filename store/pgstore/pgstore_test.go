@@ -383,3 +383,46 @@ func TestMaxStaleSettings(t *testing.T) {
 		t.Errorf("jwtgate_poll_interval=0s: %v", err)
 	}
 }
+
+// TestChangeRevision: the change revision moves once per transaction that
+// changes keys (a bulk import of many keys: once), whoever makes the change
+// (also TRUNCATE by hand), and not for usage updates.
+func TestChangeRevision(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn, pgstore.WithoutListener())
+	ctx := context.Background()
+	rev := func() int64 {
+		t.Helper()
+		var r int64
+		if err := s.Pool().QueryRow(ctx, "SELECT rev FROM jwtgate_revision").Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	step := func(what string, want int64, fn func() error) {
+		t.Helper()
+		before := rev()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := rev() - before; got != want {
+			t.Errorf("%s moved the revision by %d, want %d", what, got, want)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	step("create", 1, func() error { return s.Create(ctx, storetest.NewKey("k1", "p", now)) })
+	step("import of 3 keys", 1, func() error {
+		return s.ImportKeys(ctx, []*engine.Key{storetest.NewKey("i1", "p", now), storetest.NewKey("i2", "p", now), storetest.NewKey("i3", "p", now)})
+	})
+	step("usage", 0, func() error {
+		return s.RecordUsage(ctx, []engine.Usage{{KID: "k1", Count: 5, LastUsed: now}, {KID: "i1", Count: 1, LastUsed: now}})
+	})
+	label := "renamed"
+	step("update", 1, func() error { _, err := s.Update(ctx, "p", "k1", engine.KeyUpdate{Label: &label}, now); return err })
+	step("delete", 1, func() error { return s.Delete(ctx, "p", "i2") })
+	step("statement changing 2 rows", 1, func() error {
+		_, err := s.Pool().Exec(ctx, "UPDATE jwtgate_keys SET status = 'inactive' WHERE kid IN ('i1', 'i3')")
+		return err
+	})
+	step("TRUNCATE", 1, func() error { _, err := s.Pool().Exec(ctx, "TRUNCATE jwtgate_keys"); return err })
+}
