@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -45,6 +46,7 @@ import (
 	"github.com/jwtgate/jwtgate/internal/apitest"
 	"github.com/jwtgate/jwtgate/server"
 	"github.com/jwtgate/jwtgate/server/servertest"
+	"github.com/jwtgate/jwtgate/store/boltstore"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
@@ -238,6 +240,55 @@ func apiCases() []apiCase {
 			body: `{"label":"` + strings.Repeat("a", server.MaxAdminBodyBytes) + `"}`},
 		{name: "generate GET", method: "GET", path: keyPath + ":generate", admin: true, status: 405},
 
+		// ---- admin listener: scoped tokens, the rotation guardrail, the audit trail
+		// (kidActive verified tokens in the cases above: it is in use.)
+		{name: "scoped read: list", method: "GET", path: keyPath, headers: bearer(scoped.read), status: 200},
+		{name: "scoped: other project", method: "GET", path: "/v1/projects/other/keys", headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
+		{name: "scoped read: add", method: "POST", path: keyPath, headers: bearer(scoped.read), status: 403, check: wantCode("forbidden"),
+			body: string(enginetest.MustJSON(map[string]any{"public_key": string(enginetest.PublicPEM(&c.PublicKey))}))},
+		{name: "scoped read: generate", method: "POST", path: keyPath + ":generate", headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
+		{name: "scoped: get in other project", method: "GET", path: "/v1/projects/other/keys/" + kidActive, headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
+		{name: "scoped read: patch", method: "PATCH", path: keyPath + "/" + kidActive, headers: bearer(scoped.read), body: `{"label":"x"}`, status: 403, check: wantCode("forbidden")},
+		{name: "scoped read: delete", method: "DELETE", path: keyPath + "/" + kidActive, headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
+		{name: "deactivate in use", method: "PATCH", path: keyPath + "/" + kidActive, admin: true, body: `{"status":"inactive"}`, status: 409, check: wantCode("key_in_use")},
+		{name: "delete in use", method: "DELETE", path: keyPath + "/" + kidActive, admin: true, status: 409, check: wantCode("key_in_use")},
+		{name: "delete bad force", method: "DELETE", path: keyPath + "/" + kidActive + "?force=yes", admin: true, status: 400, check: wantCode("invalid_request")},
+		{name: "deactivate with force", method: "PATCH", path: keyPath + "/" + kidActive + "?force=true", admin: true, body: `{"status":"inactive"}`, status: 200},
+		{name: "tokens create", method: "POST", path: "/v1/tokens", admin: true, body: `{"project":"acme","scope":"write","label":"ci"}`, status: 201},
+		{name: "tokens create bad scope", method: "POST", path: "/v1/tokens", admin: true, body: `{"project":"acme","scope":"all"}`, status: 400, check: wantCode("invalid_scope")},
+		{name: "tokens create no token", method: "POST", path: "/v1/tokens", body: `{"project":"acme","scope":"read"}`, status: 401},
+		{name: "tokens create scoped", method: "POST", path: "/v1/tokens", headers: bearer(scoped.read), body: `{"project":"acme","scope":"write"}`, status: 403, check: wantCode("forbidden")},
+		{name: "tokens create too large", method: "POST", path: "/v1/tokens", admin: true, status: 413,
+			body: `{"label":"` + strings.Repeat("a", server.MaxAdminBodyBytes) + `"}`},
+		{name: "tokens list", method: "GET", path: "/v1/tokens", admin: true, status: 200},
+		{name: "tokens list project", method: "GET", path: "/v1/tokens?project=acme", admin: true, status: 200},
+		{name: "tokens list bad query", method: "GET", path: "/v1/tokens?projects=acme", admin: true, status: 400, check: wantCode("invalid_request")},
+		{name: "tokens list no token", method: "GET", path: "/v1/tokens", status: 401},
+		{name: "tokens list scoped", method: "GET", path: "/v1/tokens", headers: bearer(scoped.read), status: 403},
+		{name: "tokens PUT", method: "PUT", path: "/v1/tokens", admin: true, status: 405},
+		{name: "token revoke scoped", method: "DELETE", path: "/v1/tokens/" + scoped.revokeID, headers: bearer(scoped.read), status: 403},
+		{name: "token revoke", method: "DELETE", path: "/v1/tokens/" + scoped.revokeID, admin: true, status: 204},
+		{name: "token revoke again", method: "DELETE", path: "/v1/tokens/" + scoped.revokeID, admin: true, status: 404, check: wantCode("not_found")},
+		{name: "token revoke no token", method: "DELETE", path: "/v1/tokens/" + scoped.revokeID, status: 401},
+		{name: "token GET", method: "GET", path: "/v1/tokens/" + scoped.revokeID, admin: true, status: 405},
+		{name: "audit", method: "GET", path: "/v1/audit", admin: true, status: 200,
+			check: func(t *testing.T, r apitest.Response) {
+				if !bytes.Contains(r.Body, []byte(`"token.revoked"`)) || !bytes.Contains(r.Body, []byte(`"forced":true`)) {
+					t.Errorf("audit trail lacks the revocation or the forced change: %s", r.Body)
+				}
+			}},
+		{name: "audit filtered", method: "GET", path: "/v1/audit?project=acme&kid=" + kidActive + "&action=key.updated&since=2020-01-01T00:00:00Z&until=2100-01-01T00:00:00Z&limit=1", admin: true, status: 200,
+			check: func(t *testing.T, r apitest.Response) {
+				if m := r.JSON(t); m["next_cursor"] == nil {
+					t.Errorf("a full page has no next_cursor: %s", r.Body)
+				}
+			}},
+		{name: "audit cursor", method: "GET", path: "/v1/audit?cursor=1", admin: true, status: 200},
+		{name: "audit bad limit", method: "GET", path: "/v1/audit?limit=0", admin: true, status: 400, check: wantCode("invalid_request")},
+		{name: "audit no token", method: "GET", path: "/v1/audit", status: 401},
+		{name: "audit scoped", method: "GET", path: "/v1/audit", headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
+		{name: "audit POST", method: "POST", path: "/v1/audit", admin: true, status: 405},
+
 		// ---- admin listener: metrics
 		{name: "metrics", method: "GET", path: "/metrics", status: 200},
 		{name: "metrics POST", method: "POST", path: "/metrics", status: 405},
@@ -250,14 +301,35 @@ var notExercised = map[string]string{
 	"POST /v1/projects/{project}/keys:generate 503": "busy needs every generation slot held for 5 s; server/generate_test.go TestGenerateKeyRefusals holds them from inside the package",
 }
 
+// scoped holds the scoped admin tokens setup makes on the "main" server:
+// a read token of project acme, and the id of a token to revoke.
+var scoped struct{ read, revokeID string }
+
 // servers is what a case runs against.
 type servers map[string]*server.Server
 
 func startServers(t *testing.T) servers {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	main := servertest.Start(t, server.Config{Store: engine.NewMemoryStore(), AdminToken: adminToken, Logger: quiet})
+	// A durable store: scoped tokens and the audit trail live there.
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	main := servertest.Start(t, server.Config{Store: st, AdminToken: adminToken, Logger: quiet})
 	admin := "http://" + main.AdminAddr()
+	for i, scope := range []string{"read", "write"} {
+		r := apitest.AdminDo(t, admin, adminToken, "POST", "/v1/tokens", map[string]any{"project": project, "scope": scope})
+		if r.Status != 201 {
+			t.Fatalf("setup: creating a token: %d %s", r.Status, r.Body)
+		}
+		if i == 0 {
+			scoped.read, _ = r.JSON(t)["token"].(string)
+		} else {
+			scoped.revokeID, _ = r.JSON(t)["id"].(string)
+		}
+	}
 	for _, k := range []struct {
 		kid  string
 		priv *rsa.PrivateKey
