@@ -1,11 +1,13 @@
 package loadgen
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -103,10 +105,17 @@ func CompareSummaries(oldJSON, newJSON []byte, threshold float64) (*Comparison, 
 		{"p95", o.Latency.P95, n.Latency.P95}, {"p99", o.Latency.P99, n.Latency.P99}} {
 		c.lowerBetter("latency "+q.name, q.old, q.new)
 	}
-	for name, od := range o.Quantiles {
-		if nd, ok := n.Quantiles[name]; ok && !strings.Contains("p50 p90 p95 p99", name) {
-			c.lowerBetter("latency "+name, od, nd)
+	// Other quantiles both runs recorded for their SLOs, in order (max is
+	// shown below, not gated: it is one request).
+	var extra []string
+	for name := range o.Quantiles {
+		if _, ok := n.Quantiles[name]; ok && !slices.Contains([]string{"p50", "p90", "p95", "p99", "max"}, name) {
+			extra = append(extra, name)
 		}
+	}
+	slices.SortFunc(extra, func(a, b string) int { return cmp.Compare(quantileOf(a), quantileOf(b)) })
+	for _, name := range extra {
+		c.lowerBetter("latency "+name, o.Quantiles[name], n.Quantiles[name])
 	}
 	c.add(Change{Metric: "latency max", Old: fmtDur(o.Latency.Max), New: fmtDur(n.Latency.Max),
 		Delta: ratio(float64(n.Latency.Max), float64(o.Latency.Max)) - 1, Note: "not gated: one request"})
@@ -116,6 +125,15 @@ func CompareSummaries(oldJSON, newJSON []byte, threshold float64) (*Comparison, 
 		Regression: nb > ob})
 	c.gates(o.Gates, n.Gates)
 	return c, nil
+}
+
+// quantileOf reads a quantile name back ("p99.9" -> 0.999, "max" -> 1).
+func quantileOf(name string) float64 {
+	s, err := ParseSLO(name + "=1s")
+	if err != nil {
+		return 2
+	}
+	return s.Quantile
 }
 
 func failedShare(r *Report) float64 {

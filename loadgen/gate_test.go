@@ -191,7 +191,9 @@ func summaryJSON(t *testing.T, edit func(*Report), slos string) []byte {
 }
 
 func TestCompareSummariesGolden(t *testing.T) {
-	old := summaryJSON(t, func(*Report) {}, "p99=2ms")
+	old := summaryJSON(t, func(r *Report) {
+		r.Quantiles = map[string]time.Duration{"p9": time.Millisecond, "p99.9": 20 * time.Millisecond, "max": 40 * time.Millisecond}
+	}, "p99=2ms")
 	for _, tc := range []struct {
 		name      string
 		edit      func(*Report)
@@ -204,6 +206,9 @@ func TestCompareSummariesGolden(t *testing.T) {
 		{"compare-throughput", func(r *Report) { r.Throughput = 400 }, 0.1, true},
 		{"compare-verdicts", func(r *Report) { r.Mismatches, r.Expected = 3, r.Requests-3 }, 0.5, true},
 		{"compare-gate", func(r *Report) { r.Latency.P99 = 2100 * time.Microsecond }, 0.5, true},
+		{"compare-quantiles", func(r *Report) {
+			r.Quantiles = map[string]time.Duration{"p9": time.Millisecond, "p99.9": 30 * time.Millisecond, "max": 40 * time.Millisecond}
+		}, 0.1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := CompareSummaries(old, summaryJSON(t, tc.edit, "p99=2ms"), tc.threshold)
