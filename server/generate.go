@@ -123,11 +123,13 @@ func (s *Server) generateKey(ctx *fasthttp.RequestCtx, p principal, project stri
 		adminError(ctx, fasthttp.StatusInternalServerError, "internal", "could not encode the response")
 		return
 	}
+	out := append(body, '\n') // may be a new array: both are wiped
 	defer clear(body)
+	defer clear(out)
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCache, noStore)
-	ctx.SetBody(append(body, '\n'))
+	ctx.SetBody(out) // copies
 }
 
 // wipePrivateKey overwrites the private parts of priv that it can reach
