@@ -348,7 +348,7 @@ func (h *healthStore) Health() (bool, string) { return h.ok.Load(), h.detail }
 func TestReadyzPublicSaysOnlyState(t *testing.T) {
 	const secret = `store disconnected: failed to connect to user=jwtgate database=keys host=db.internal:5432: password authentication failed`
 	hs := &healthStore{MemoryStore: engine.NewMemoryStore(), detail: secret}
-	ts := startServer(t, Config{Store: hs, ShutdownDelay: 300 * time.Millisecond})
+	ts := startServer(t, Config{Store: hs, ShutdownDelay: time.Second})
 	hs.ok.Store(true)
 	if r := do(t, "GET", ts.base+"/readyz", nil); r.Status != 200 || string(r.Body) != "ready\n" {
 		t.Fatalf("healthy readyz: %d %q", r.Status, r.Body)
@@ -382,7 +382,7 @@ func TestReadyzPublicSaysOnlyState(t *testing.T) {
 	// Draining: "not ready" in public, "draining" on the admin listener.
 	done := make(chan error, 1)
 	go func() { done <- ts.srv.Shutdown(context.Background()) }()
-	time.Sleep(100 * time.Millisecond)
+	waitDraining(t, ts.srv)
 	if r := do(t, "GET", ts.base+"/readyz", nil); r.Status != 503 || string(r.Body) != "not ready\n" {
 		t.Errorf("draining readyz: %d %q", r.Status, r.Body)
 	}

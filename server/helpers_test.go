@@ -173,3 +173,16 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// waitDraining waits until Shutdown has begun (the listeners stay open for
+// the ShutdownDelay that follows), rather than sleeping a guessed time.
+func waitDraining(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.draining.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("Shutdown did not begin")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

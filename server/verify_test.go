@@ -265,13 +265,13 @@ func TestLimitsOversizedAndSlowRequests(t *testing.T) {
 }
 
 func TestReadyzDrainsOnShutdown(t *testing.T) {
-	ts := startServer(t, Config{ShutdownDelay: 300 * time.Millisecond})
+	ts := startServer(t, Config{ShutdownDelay: time.Second})
 	if r := do(t, "GET", ts.base+"/readyz", nil); r.Status != 200 {
 		t.Fatalf("readyz %d", r.Status)
 	}
 	done := make(chan error, 1)
 	go func() { done <- ts.srv.Shutdown(context.Background()) }()
-	time.Sleep(100 * time.Millisecond)
+	waitDraining(t, ts.srv)
 	r := do(t, "GET", ts.base+"/readyz", nil)
 	if r.Status != 503 {
 		t.Fatalf("readyz while draining: %d", r.Status)
