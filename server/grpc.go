@@ -17,6 +17,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/net/netutil"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -460,6 +461,9 @@ func (s *Server) startGRPC() error {
 	}
 	g := s.newGRPCServer(opts...)
 	g.ln = ln
+	// At most Concurrency connections, as on the HTTP listeners (each
+	// carries at most 1024 concurrent streams).
+	ln = netutil.LimitListener(ln, s.cfg.Concurrency)
 	g.stop, g.done = make(chan struct{}), make(chan struct{})
 	s.grpc = g
 	s.serveWG.Add(1)

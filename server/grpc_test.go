@@ -353,3 +353,19 @@ func TestGRPCListenerOffByDefault(t *testing.T) {
 		t.Fatalf("gRPC listener on %q without GRPCAddr", ts.srv.GRPCAddr())
 	}
 }
+
+// The gRPC listener serves at most Concurrency connections at once.
+func TestGRPCConnectionLimit(t *testing.T) {
+	ts := startServer(t, Config{GRPCAddr: "127.0.0.1:0", Concurrency: 1})
+	first := authv3.NewAuthorizationClient(grpcConn(t, ts.srv.GRPCAddr()))
+	if r := check(t, first, checkReq("/", nil)); codes.Code(r.GetStatus().GetCode()) != codes.Unauthenticated {
+		t.Fatalf("first connection: %v", r.GetStatus())
+	}
+	secondConn := grpcConn(t, ts.srv.GRPCAddr())
+	second := authv3.NewAuthorizationClient(secondConn)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := second.Check(ctx, checkReq("/", nil)); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("second connection served while the first is open: %v", err)
+	}
+}
