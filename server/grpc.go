@@ -388,6 +388,12 @@ func (s *Server) newGRPCServer(opts ...grpc.ServerOption) *grpcListener {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}),
 		grpc.ConnectionTimeout(s.cfg.ReadTimeout),
+		// Fixed flow-control windows turn off grpc-go's bandwidth-delay
+		// probing (a PING round trip on busy connections): Check messages
+		// are small and need no window tuning.
+		grpc.InitialWindowSize(1<<20),
+		grpc.InitialConnWindowSize(1<<20),
+		grpc.SharedWriteBuffer(true),
 	)
 	a := newExtAuthz(s)
 	opts = append(opts, grpc.ForceServerCodecV2(a.codec), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
