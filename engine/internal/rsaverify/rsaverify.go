@@ -132,8 +132,8 @@ func New(pub *rsa.PublicKey) (*PublicKey, error) {
 
 // computeRR sets k.rr = R² mod N without big.Int division: R mod N by
 // doubling 2^(bitLen-1) up to 2^w (w = 64·len(n), so R = 2^w), then 2^m·R
-// mod N by m more doublings, where w = m·2^s with m odd, then s Montgomery
-// squarings, each of which doubles the exponent: 2^(m·2^s)·R = R·R.
+// mod N by m more doublings, where w = m·2^s, then s Montgomery squarings,
+// each of which doubles the exponent: 2^(m·2^s)·R = R·R.
 func (k *PublicKey) computeRR(bitLen int) {
 	nl := len(k.n)
 	w := 64 * nl
@@ -144,6 +144,12 @@ func (k *PublicKey) computeRR(bitLen int) {
 	for m%2 == 0 {
 		m /= 2
 		sq++
+	}
+	// A doubling costs about a twentieth of a squaring: trade the first
+	// squarings (which only double a small exponent) for doublings.
+	for sq > 0 && m < 32 {
+		m *= 2
+		sq--
 	}
 	for range w - (bitLen - 1) + m {
 		k.double(x)
