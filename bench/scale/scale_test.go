@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,10 +128,20 @@ func (r *registry) mint(hot, count int, seed uint64) [][]byte {
 
 // node is one verifier over a store, as a jwtgate process has it.
 type node struct {
-	v       *engine.Verifier
-	cs      *storetest.Counting
-	close   func()
-	startup time.Duration // open the store, engine.New, until Ready
+	v          *engine.Verifier
+	cs         *storetest.Counting
+	close      func()
+	startup    time.Duration // open the store, engine.New, until Ready
+	startupCPU time.Duration // this process's CPU time meanwhile (all cores)
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type storeKind struct {
@@ -149,12 +160,12 @@ func boltKind(t testing.TB, r *registry) storeKind {
 	st.Close()
 	t.Logf("bolt: %d keys bulk-loaded in %s", r.n, took.Round(time.Millisecond))
 	return storeKind{name: "bolt", open: func(t testing.TB, opts ...engine.Option) *node {
-		start := time.Now()
+		start, cpu := time.Now(), cpuTime()
 		st, err := boltstore.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return startNode(t, start, st, func() { st.Close() }, opts)
+		return startNode(t, start, cpu, st, func() { st.Close() }, opts)
 	}}
 }
 
@@ -172,16 +183,16 @@ func postgresKind(t testing.TB, r *registry) storeKind {
 	st.Close()
 	t.Logf("postgres: %d keys bulk-loaded (COPY, batches of 50,000) in %s", r.n, took.Round(time.Millisecond))
 	return storeKind{name: "postgres", open: func(t testing.TB, opts ...engine.Option) *node {
-		start := time.Now()
+		start, cpu := time.Now(), cpuTime()
 		st, err := pgstore.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return startNode(t, start, st, func() { st.Close() }, opts)
+		return startNode(t, start, cpu, st, func() { st.Close() }, opts)
 	}}
 }
 
-func startNode(t testing.TB, start time.Time, st engine.KeyStore, closeStore func(), opts []engine.Option) *node {
+func startNode(t testing.TB, start time.Time, cpu0 time.Duration, st engine.KeyStore, closeStore func(), opts []engine.Option) *node {
 	t.Helper()
 	cs := &storetest.Counting{KeyStore: st}
 	v, err := engine.New(cs, append([]engine.Option{engine.WithMaxTTL(tokenTTL)}, opts...)...)
@@ -196,7 +207,7 @@ func startNode(t testing.TB, start time.Time, st engine.KeyStore, closeStore fun
 	if err := v.LastLoad().Err; err != nil {
 		t.Fatalf("registry load: %v", err)
 	}
-	return &node{v: v, cs: cs, startup: time.Since(start), close: func() { v.Close(); closeStore() }}
+	return &node{v: v, cs: cs, startup: time.Since(start), startupCPU: cpuTime() - cpu0, close: func() { v.Close(); closeStore() }}
 }
 
 // sample is one measurement: a chunk of tokens of one hot set verified on
@@ -213,7 +224,7 @@ type sample struct {
 
 // nodeStats is what a node reports once its chunks are verified.
 type nodeStats struct {
-	startup                time.Duration
+	startup, startupCPU    time.Duration
 	warmed, held, keyBytes int
 	indexed                int
 	readsAtStart           int64
@@ -229,7 +240,7 @@ func startMeasured(t testing.TB, kind storeKind, opts ...engine.Option) (*node, 
 	runtime.ReadMemStats(&ms)
 	heap0 := ms.HeapAlloc
 	nd := kind.open(t, opts...)
-	ns := nodeStats{startup: nd.startup, warmed: nd.v.LastLoad().Warmed, readsAtStart: nd.cs.Gets.Load()}
+	ns := nodeStats{startup: nd.startup, startupCPU: nd.startupCPU, warmed: nd.v.LastLoad().Warmed, readsAtStart: nd.cs.Gets.Load()}
 	return nd, func() nodeStats {
 		st := nd.v.Stats()
 		ns.held, ns.keyBytes, ns.indexed = st.KeySize, st.KeyBytes, st.IndexedKIDs
@@ -360,7 +371,7 @@ func TestScale(t *testing.T) {
 		nodes[kind.name] = map[int]nodeStats{}
 		for _, g := range groups {
 			nd, done := startMeasured(t, kind)
-			t.Logf("%s: node for hot sets %v ready in %s (%d keys warmed)", kind.name, g, nd.startup.Round(time.Millisecond), nd.v.LastLoad().Warmed)
+			t.Logf("%s: node for hot sets %v ready in %s (CPU %s; %d keys warmed)", kind.name, g, nd.startup.Round(time.Millisecond), nd.startupCPU.Round(time.Millisecond), nd.v.LastLoad().Warmed)
 			for round := range *flagRounds {
 				for _, h := range g {
 					s := verifyChunk(t, nd, kind.name, h, round, tokens[h][round**flagTokens:(round+1)**flagTokens])
@@ -399,11 +410,13 @@ func median(xs []float64) float64 {
 
 func report(w io.Writer, r *registry, kinds []storeKind, hots []int, samples []sample, nodes map[string]map[int]nodeStats) {
 	cpu := cpuinfo.Read()
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "Load average at the end of the run (1, 5, 15 min): %s (the machine is shared).\n\n", strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], ", "))
 	fmt.Fprintf(w, "Registry: %d keys (%d RSA-2048 key pairs reused round-robin across kids), two keys per project; default options (but a 1 h max TTL for the pre-minted tokens); %d distinct tokens per hot set and round, %d rounds; %d cores; CPU: %s.\n\n",
 		r.n, len(r.privs), *flagTokens, *flagRounds, runtime.GOMAXPROCS(0), cpu.String())
 	for _, k := range kinds {
 		fmt.Fprintf(w, "**%s**\n\n", k.name)
-		fmt.Fprintln(w, "| hot set | verifies/s | rel | p50 | p99 | store reads/s | reads/verify | start-up to ready | keys warmed | keys held | key cache | node heap |")
+		fmt.Fprintln(w, "| hot set | verifies/s | rel | p50 | p99 | store reads/s | reads/verify | start-up to ready (CPU) | keys warmed | keys held | key cache | node heap |")
 		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		base := map[int]float64{}
 		for _, s := range samples {
@@ -439,9 +452,9 @@ func report(w io.Writer, r *registry, kinds []storeKind, hots []int, samples []s
 			if len(rel) > 0 && h != hots[0] {
 				relS = fmt.Sprintf("%.2f", median(rel))
 			}
-			fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %.0f | %.3f | %s | %d | %d | %.0f MiB | %.0f MiB |\n",
+			fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %.0f | %.3f | %s (%s) | %d | %d | %.0f MiB | %.0f MiB |\n",
 				h, median(rate), relS, lat[len(lat)/2].Round(100*time.Nanosecond), lat[len(lat)*99/100].Round(time.Microsecond),
-				float64(reads)/elapsed.Seconds(), float64(reads)/float64(verifies), ns.startup.Round(10*time.Millisecond),
+				float64(reads)/elapsed.Seconds(), float64(reads)/float64(verifies), ns.startup.Round(10*time.Millisecond), ns.startupCPU.Round(10*time.Millisecond),
 				ns.warmed, ns.held, float64(ns.keyBytes)/(1<<20), ns.heapMiB)
 		}
 		fmt.Fprintln(w)
