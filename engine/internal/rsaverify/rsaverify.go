@@ -78,9 +78,10 @@ func New(pub *rsa.PublicKey) (*PublicKey, error) {
 	}
 	size := (bitLen + 7) / 8
 	nl := (bitLen + 63) / 64
+	limbs := make([]uint64, 2*nl) // N and R² side by side: one allocation, adjacent in memory
 	k := &PublicKey{
-		n:    make([]uint64, nl),
-		rr:   make([]uint64, nl),
+		n:    limbs[:nl:nl],
+		rr:   limbs[nl:],
 		e:    uint64(pub.E),
 		size: size,
 	}
