@@ -425,27 +425,52 @@ func (s *Store) List(ctx context.Context, project string) ([]*engine.Key, error)
 	return out, nil
 }
 
-// ScanKIDs implements engine.RegistryScanner: it walks the per-project
-// indexes (names only, no record is decoded), in one read transaction.
+// ScanKIDs implements engine.RegistryScanner: one pass over the key
+// records in one read transaction, reading each record's project without
+// decoding the record.
 func (s *Store) ScanKIDs(ctx context.Context, fn func(kid, project []byte)) error {
 	return s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketKeys).Cursor()
 		n := 0
-		return tx.Bucket(bucketProjects).ForEachBucket(func(project []byte) error {
-			c := tx.Bucket(bucketProjects).Bucket(project).Cursor()
-			for ik, _ := c.First(); ik != nil; ik, _ = c.Next() {
-				if len(ik) <= indexTimeLen {
-					return fmt.Errorf("%w: bad index entry in project %q", ErrCorrupt, project)
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				if n++; n%4096 == 0 {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-				}
-				fn(ik[indexTimeLen:], project)
 			}
-			return nil
-		})
+			project := stringField(v, projectField)
+			if project == nil {
+				// Not the encoding this version writes: decode it properly.
+				r, err := decodeRecord(string(k), v)
+				if err != nil {
+					return err
+				}
+				project = []byte(r.Project)
+			}
+			fn(k, project)
+		}
+		return nil
 	})
+}
+
+var projectField = []byte(`"project":"`)
+
+// stringField returns the raw value of the first "name":"value" in a JSON
+// record whose value has no escapes (project IDs and times never do), or
+// nil. In the records json.Marshal writes, the project and last_used_at
+// come before or after the free-text label, whose quotes are escaped, so
+// the first match is the field itself.
+func stringField(raw, field []byte) []byte {
+	i := bytes.Index(raw, field)
+	if i < 0 {
+		return nil
+	}
+	rest := raw[i+len(field):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+		return nil
+	}
+	return rest[:j]
 }
 
 // RecentKeys implements engine.RecentKeysLoader: one pass over the records
@@ -511,16 +536,11 @@ var lastUsedField = []byte(`"last_used_at":"`)
 // math.MinInt64 when it has none (or it cannot be read: such a record is
 // simply not warmed).
 func lastUsedOf(raw []byte) int64 {
-	i := bytes.Index(raw, lastUsedField)
-	if i < 0 {
+	v := stringField(raw, lastUsedField)
+	if v == nil {
 		return math.MinInt64
 	}
-	rest := raw[i+len(lastUsedField):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return math.MinInt64
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	t, err := time.Parse(time.RFC3339Nano, string(v))
 	if err != nil {
 		return math.MinInt64
 	}

@@ -111,6 +111,9 @@ func RunRegistry(t *testing.T, open func(t *testing.T) engine.KeyStore) {
 	keys := make([]*engine.Key, n)
 	for i := range keys {
 		keys[i] = NewKey("reg-"+strconv.Itoa(i), "proj-"+strconv.Itoa(i%50), base.Add(time.Duration(i)*time.Microsecond))
+		if i == 5 { // a label that looks like the fields a scan may read
+			keys[i].Label = `x","project":"evil","last_used_at":"2099-01-01T00:00:00Z`
+		}
 		if i >= 100 && i < 110 {
 			keys[i].LastUsedAt = base.Add(time.Duration(i) * time.Hour)
 		}
@@ -125,7 +128,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) engine.KeyStore) {
 	if err := st.(engine.RegistryScanner).ScanKIDs(ctx, func(kid, project []byte) { seen[string(kid)] = string(project) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != n || seen["reg-1234"] != "proj-34" {
+	if len(seen) != n || seen["reg-1234"] != "proj-34" || seen["reg-5"] != "proj-5" {
 		t.Fatalf("ScanKIDs saw %d kids (reg-1234 in %q), want %d (proj-34)", len(seen), seen["reg-1234"], n)
 	}
 
