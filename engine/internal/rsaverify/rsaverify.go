@@ -16,6 +16,7 @@ import (
 	"crypto/rsa"
 	"encoding/binary"
 	"errors"
+	"math/big"
 	"math/bits"
 	"sync"
 )
@@ -95,7 +96,9 @@ func New(pub *rsa.PublicKey) (*PublicKey, error) {
 	}
 	k.n0inv = -inv
 
-	k.computeRR(bitLen)
+	r2 := new(big.Int).Lsh(big.NewInt(1), uint(2*64*nl))
+	r2.Mod(r2, pub.N)
+	fromBytes(k.rr, r2.FillBytes(make([]byte, nl*8)))
 
 	// EM = 0x00 0x01 FF..FF 0x00 || DigestInfo || digest (RFC 8017 9.2),
 	// with the digest left zero; it is ORed in per verification. It depends
@@ -129,62 +132,6 @@ func New(pub *rsa.PublicKey) (*PublicKey, error) {
 		}}
 	}
 	return k, nil
-}
-
-// computeRR sets k.rr = R² mod N without big.Int division: R mod N by
-// doubling 2^(bitLen-1) up to 2^w (w = 64·len(n), so R = 2^w), then 2^m·R
-// mod N by m more doublings, where w = m·2^s, then s Montgomery squarings,
-// each of which doubles the exponent: 2^(m·2^s)·R = R·R.
-func (k *PublicKey) computeRR(bitLen int) {
-	nl := len(k.n)
-	w := 64 * nl
-	x := k.rr
-	clear(x)
-	x[(bitLen-1)/64] = 1 << uint((bitLen-1)%64) // 2^(bitLen-1) < N
-	m, sq := w, 0
-	for m%2 == 0 {
-		m /= 2
-		sq++
-	}
-	// A doubling costs about a twentieth of a squaring: trade the first
-	// squarings (which only double a small exponent) for doublings.
-	for sq > 0 && m < 32 {
-		m *= 2
-		sq--
-	}
-	for range w - (bitLen - 1) + m {
-		k.double(x)
-	}
-	var buf [2 * stackLimbs]uint64
-	t := buf[:]
-	if 2*nl > len(buf) {
-		t = make([]uint64, 2*nl)
-	}
-	for range sq {
-		k.montSqr(x, x, t)
-	}
-}
-
-// double sets x = 2x mod N for x < N.
-func (k *PublicKey) double(x []uint64) {
-	nl := len(k.n)
-	var carry uint64
-	for i := 0; i < nl; i++ {
-		x[i], carry = x[i]<<1|carry, x[i]>>63
-	}
-	// x ≥ N iff there was a carry out or x - N does not borrow.
-	var sub [stackLimbs]uint64
-	d := sub[:]
-	if nl > stackLimbs {
-		d = make([]uint64, nl)
-	}
-	var b uint64
-	for i := 0; i < nl; i++ {
-		d[i], b = bits.Sub64(x[i], k.n[i], b)
-	}
-	if carry == 1 || b == 0 {
-		copy(x, d[:nl])
-	}
 }
 
 // Size returns the modulus size in bytes, the only valid signature length.
