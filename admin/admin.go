@@ -72,6 +72,30 @@ type Event struct {
 	// Before and After are JSON objects (a key or token object, never a
 	// secret), or nil for "did not exist".
 	Before, After json.RawMessage
+
+	// Recorded is set by a store that wrote the event in the transaction
+	// of the key change it describes (see WithEvent). Not stored.
+	Recorded bool
+}
+
+type eventKey struct{}
+
+// WithEvent returns ctx carrying e, the audit event of the key change about
+// to be made with ctx (KeyStore Create, Update or Delete). A store that
+// supports it writes e in the same transaction as the change, with Before
+// and After taken from the key as it was and became inside that
+// transaction, sets e.ID and e.Recorded, and makes the change fail if the
+// event cannot be written: the change and its record are durable together
+// or not at all. A store that does not leaves e.Recorded false, and the
+// caller appends e itself.
+func WithEvent(ctx context.Context, e *Event) context.Context {
+	return context.WithValue(ctx, eventKey{}, e)
+}
+
+// EventFrom returns the event WithEvent put in ctx, or nil.
+func EventFrom(ctx context.Context) *Event {
+	e, _ := ctx.Value(eventKey{}).(*Event)
+	return e
 }
 
 // AuditFilter selects events. Zero fields do not filter. Events come newest
@@ -218,6 +242,20 @@ func KeySnapshot(k *engine.Key) json.RawMessage {
 		Thumbprint string `json:"thumbprint"`
 	}{k.KID, k.Project, k.Label, string(k.Status), k.Bits(), k.Thumbprint()})
 	return b
+}
+
+// SetKeyChange sets e's Before and After to the key as it was and became
+// (nil: did not exist), and its KID when not set yet (a kid the server
+// made).
+func SetKeyChange(e *Event, before, after *engine.Key) {
+	e.Before, e.After = KeySnapshot(before), KeySnapshot(after)
+	if e.KID == "" {
+		if after != nil {
+			e.KID = after.KID
+		} else if before != nil {
+			e.KID = before.KID
+		}
+	}
 }
 
 // TokenObject is the API view of a token (never its secret or hash).

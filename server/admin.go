@@ -487,12 +487,14 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx, p principal, project string) {
 	}
 	c, cancel := opContext()
 	defer cancel()
-	nk, err := s.v.AddKey(c, k)
+	ev := s.newEvent(p, admin.Event{Action: admin.ActionKeyCreated, Project: project, KID: k.KID})
+	nk, err := s.v.AddKey(admin.WithEvent(c, ev), k)
 	if err != nil {
 		s.storeError(ctx, "add", project, k.KID, err)
 		return
 	}
-	s.audit(p, admin.Event{Action: admin.ActionKeyCreated, Project: project, KID: nk.KID, After: admin.KeySnapshot(nk)})
+	ev.KID, ev.After = nk.KID, admin.KeySnapshot(nk)
+	s.finishAudit(ev)
 	s.log.Info("key registered", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
 	writeJSON(ctx, fasthttp.StatusCreated, toKeyObject(nk))
 }
@@ -540,13 +542,16 @@ func (s *Server) updateKey(ctx *fasthttp.RequestCtx, p principal, project, kid s
 			return
 		}
 	}
-	k, err := s.v.UpdateKey(c, project, kid, u)
+	ev := s.newEvent(p, admin.Event{Action: admin.ActionKeyUpdated, Project: project, KID: kid, Forced: forced})
+	k, err := s.v.UpdateKey(admin.WithEvent(c, ev), project, kid, u)
 	if err != nil {
 		s.storeError(ctx, "update", project, kid, err)
 		return
 	}
-	s.audit(p, admin.Event{Action: admin.ActionKeyUpdated, Project: project, KID: kid, Forced: forced,
-		Before: admin.KeySnapshot(before), After: admin.KeySnapshot(k)})
+	if !ev.Recorded {
+		ev.Before, ev.After = admin.KeySnapshot(before), admin.KeySnapshot(k)
+	}
+	s.finishAudit(ev)
 	attrs := []any{"project", project, "kid", kid}
 	if u.Status != nil {
 		attrs = append(attrs, "status", string(*u.Status))
@@ -584,11 +589,15 @@ func (s *Server) deleteKey(ctx *fasthttp.RequestCtx, p principal, project, kid s
 			return
 		}
 	}
-	if err := s.v.DeleteKey(c, project, kid); err != nil {
+	ev := s.newEvent(p, admin.Event{Action: admin.ActionKeyDeleted, Project: project, KID: kid, Forced: forced})
+	if err := s.v.DeleteKey(admin.WithEvent(c, ev), project, kid); err != nil {
 		s.storeError(ctx, "delete", project, kid, err)
 		return
 	}
-	s.audit(p, admin.Event{Action: admin.ActionKeyDeleted, Project: project, KID: kid, Forced: forced, Before: admin.KeySnapshot(before)})
+	if !ev.Recorded {
+		ev.Before = admin.KeySnapshot(before)
+	}
+	s.finishAudit(ev)
 	s.log.Info("key deleted", "project", project, "kid", kid)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }

@@ -109,12 +109,14 @@ func (s *Server) generateKey(ctx *fasthttp.RequestCtx, p principal, project stri
 	}
 	c, cancel := opContext()
 	defer cancel()
-	nk, err := s.v.AddKey(c, k)
+	ev := s.newEvent(p, admin.Event{Action: admin.ActionKeyGenerated, Project: project, KID: k.KID})
+	nk, err := s.v.AddKey(admin.WithEvent(c, ev), k)
 	if err != nil {
 		s.storeError(ctx, "generate", project, k.KID, err)
 		return
 	}
-	s.audit(p, admin.Event{Action: admin.ActionKeyGenerated, Project: project, KID: nk.KID, After: admin.KeySnapshot(nk)})
+	ev.KID, ev.After = nk.KID, admin.KeySnapshot(nk)
+	s.finishAudit(ev)
 	s.log.Info("key pair generated; private key returned once, not kept", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
 	block := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	defer clear(block)

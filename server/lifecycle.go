@@ -160,24 +160,35 @@ func requireRoot(ctx *fasthttp.RequestCtx, p principal) bool {
 	return false
 }
 
-// audit records an admin change. The change itself is already durable: if
-// the record cannot be written the failure is logged with the whole event
-// (never a secret) and counted, and the request still succeeds.
-func (s *Server) audit(p principal, e admin.Event) {
-	if s.auditStore == nil {
-		return
-	}
+// newEvent starts the audit event of a change p is about to make: the
+// store records it in the change's own transaction when it can
+// (admin.WithEvent), else finishAudit appends it after.
+func (s *Server) newEvent(p principal, e admin.Event) *admin.Event {
 	e.ActorType, e.ActorID = p.actor()
 	e.Time = time.Now().UTC().Truncate(time.Microsecond)
+	return &e
+}
+
+// finishAudit appends e unless the store recorded it with the change. The
+// change itself is durable by then: if the record cannot be written the
+// failure is logged with the whole event (never a secret) and counted, and
+// the request still succeeds.
+func (s *Server) finishAudit(e *admin.Event) {
+	if e.Recorded || s.auditStore == nil {
+		return
+	}
 	c, cancel := opContext()
 	defer cancel()
-	if err := s.auditStore.AppendAudit(c, &e); err != nil {
+	if err := s.auditStore.AppendAudit(c, e); err != nil {
 		s.admin.auditFailures.Add(1)
 		s.log.Error("admin: audit record could not be written", "err", err.Error(), "action", e.Action,
 			"actor_type", e.ActorType, "actor_id", e.ActorID, "project", e.Project, "kid", e.KID, "token_id", e.TokenID,
 			"forced", e.Forced, "before", string(e.Before), "after", string(e.After))
 	}
 }
+
+// audit records an admin change already made (see finishAudit).
+func (s *Server) audit(p principal, e admin.Event) { s.finishAudit(s.newEvent(p, e)) }
 
 // parseForce reads ?force=true|false (at most once).
 func parseForce(ctx *fasthttp.RequestCtx) (force, ok bool) {

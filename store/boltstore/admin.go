@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/admin"
+	"github.com/jwtgate/jwtgate/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -51,6 +52,11 @@ type auditRecord struct {
 // AppendAudit implements admin.AuditStore: the event is on disk when it
 // returns nil.
 func (s *Store) AppendAudit(ctx context.Context, e *admin.Event) error {
+	return s.update(ctx, func(tx *bolt.Tx) error { return appendAuditTx(tx, e) })
+}
+
+// appendAuditTx writes e in tx, setting e.ID.
+func appendAuditTx(tx *bolt.Tx, e *admin.Event) error {
 	val, err := json.Marshal(auditRecord{
 		Time: formatTime(e.Time), ActorType: e.ActorType, ActorID: e.ActorID, Action: e.Action,
 		Project: e.Project, KID: e.KID, TokenID: e.TokenID, Forced: e.Forced, Before: e.Before, After: e.After,
@@ -58,20 +64,38 @@ func (s *Store) AppendAudit(ctx context.Context, e *admin.Event) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: encode audit event: %w", err)
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		if err := b.Put(k[:], val); err != nil {
-			return err
-		}
-		e.ID = int64(seq)
+	b := tx.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	if err := b.Put(k[:], val); err != nil {
+		return err
+	}
+	e.ID = int64(seq)
+	return nil
+}
+
+// auditInTx records the event ctx carries (admin.WithEvent), if any, in
+// tx: the key change and its audit record commit together. before and
+// after are the key as it was and became in tx (nil: did not exist).
+func auditInTx(ctx context.Context, tx *bolt.Tx, before, after *engine.Key) error {
+	e := admin.EventFrom(ctx)
+	if e == nil {
 		return nil
-	})
+	}
+	admin.SetKeyChange(e, before, after)
+	return appendAuditTx(tx, e)
+}
+
+// markRecorded tells the caller that the event ctx carries was committed
+// with the change.
+func markRecorded(ctx context.Context) {
+	if e := admin.EventFrom(ctx); e != nil {
+		e.Recorded = true
+	}
 }
 
 // ListAudit implements admin.AuditStore: a walk from the newest event back.

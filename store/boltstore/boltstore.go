@@ -47,6 +47,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -306,7 +307,7 @@ func (s *Store) Create(ctx context.Context, k *engine.Key) error {
 	}
 	idx := indexKey(k.CreatedAt, k.KID)
 	kid := []byte(k.KID)
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		if keys.Get(kid) != nil {
 			return engine.ErrKIDTaken
@@ -318,8 +319,15 @@ func (s *Store) Create(ctx context.Context, k *engine.Key) error {
 		if err != nil {
 			return err
 		}
-		return pb.Put(idx, nil)
+		if err := pb.Put(idx, nil); err != nil {
+			return err
+		}
+		return auditInTx(ctx, tx, nil, k)
 	})
+	if err == nil {
+		markRecorded(ctx)
+	}
+	return err
 }
 
 // Update implements engine.KeyStore.
@@ -333,6 +341,12 @@ func (s *Store) Update(ctx context.Context, project, kid string, u engine.KeyUpd
 		}
 		if rec.Project != project {
 			return engine.ErrKeyNotFound
+		}
+		var before *engine.Key
+		if admin.EventFrom(ctx) != nil {
+			if before, err = rec.key(kid); err != nil {
+				return err
+			}
 		}
 		if u.Label != nil {
 			rec.Label = *u.Label
@@ -348,19 +362,22 @@ func (s *Store) Update(ctx context.Context, project, kid string, u engine.KeyUpd
 		if err := keys.Put([]byte(kid), val); err != nil {
 			return err
 		}
-		out, err = rec.key(kid)
-		return err
+		if out, err = rec.key(kid); err != nil {
+			return err
+		}
+		return auditInTx(ctx, tx, before, out)
 	})
 	if err != nil {
 		return nil, err
 	}
+	markRecorded(ctx)
 	return out, nil
 }
 
 // Delete implements engine.KeyStore.
 func (s *Store) Delete(ctx context.Context, project, kid string) error {
 	defer s.forget(kid)
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		rec, err := loadRecord(keys, kid)
 		if err != nil {
@@ -368,6 +385,15 @@ func (s *Store) Delete(ctx context.Context, project, kid string) error {
 		}
 		if rec.Project != project {
 			return engine.ErrKeyNotFound
+		}
+		if admin.EventFrom(ctx) != nil {
+			before, err := rec.key(kid)
+			if err != nil {
+				return err
+			}
+			if err := auditInTx(ctx, tx, before, nil); err != nil {
+				return err
+			}
 		}
 		created, err := parseTime(rec.CreatedAt)
 		if err != nil {
@@ -389,6 +415,10 @@ func (s *Store) Delete(ctx context.Context, project, kid string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		markRecorded(ctx)
+	}
+	return err
 }
 
 // List implements engine.KeyStore: the project's keys, oldest first

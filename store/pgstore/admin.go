@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jwtgate/jwtgate/admin"
+	"github.com/jwtgate/jwtgate/engine"
 )
 
 var (
@@ -22,6 +23,19 @@ var (
 
 // AppendAudit implements admin.AuditStore: one committed INSERT.
 func (s *Store) AppendAudit(ctx context.Context, e *admin.Event) error {
+	if err := insertAudit(ctx, s.pool, e); err != nil {
+		return wrap("append audit event", err)
+	}
+	return nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func insertAudit(ctx context.Context, q querier, e *admin.Event) error {
 	var before, after any
 	if len(e.Before) > 0 {
 		before = string(e.Before)
@@ -29,14 +43,36 @@ func (s *Store) AppendAudit(ctx context.Context, e *admin.Event) error {
 	if len(e.After) > 0 {
 		after = string(e.After)
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO jwtgate_audit
+	return q.QueryRow(ctx, `INSERT INTO jwtgate_audit
 		(at, actor_type, actor_id, action, project, kid, token_id, forced, before, after)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb) RETURNING id`,
 		e.Time.UTC(), e.ActorType, e.ActorID, e.Action, e.Project, e.KID, e.TokenID, e.Forced, before, after).Scan(&e.ID)
-	if err != nil {
-		return wrap("append audit event", err)
+}
+
+// inTx runs a key change: on the pool when ctx carries no audit event,
+// else in one transaction with the event's record (admin.WithEvent),
+// marking the event recorded once committed.
+func (s *Store) inTx(ctx context.Context, fn func(q querier) error) error {
+	e := admin.EventFrom(ctx)
+	if e == nil {
+		return fn(s.pool)
 	}
-	return nil
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx) })
+	if err == nil {
+		e.Recorded = true
+	}
+	return err
+}
+
+// auditTx records the event ctx carries, if any, with the key as it was
+// and became in the transaction (nil: did not exist).
+func auditTx(ctx context.Context, q querier, before, after *engine.Key) error {
+	e := admin.EventFrom(ctx)
+	if e == nil {
+		return nil
+	}
+	admin.SetKeyChange(e, before, after)
+	return insertAudit(ctx, q, e)
 }
 
 // ListAudit implements admin.AuditStore.

@@ -68,6 +68,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
 )
 
@@ -434,9 +435,14 @@ func (s *Store) Create(ctx context.Context, k *engine.Key) error {
 	if status == "" {
 		status = engine.StatusActive
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO jwtgate_keys (`+keyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		k.KID, k.Project, k.Label, string(status), der, k.CreatedAt.UTC(), k.UpdatedAt.UTC(), last, clampCount(k.VerifiedCount))
+	err = s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `INSERT INTO jwtgate_keys (`+keyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			k.KID, k.Project, k.Label, string(status), der, k.CreatedAt.UTC(), k.UpdatedAt.UTC(), last, clampCount(k.VerifiedCount)); err != nil {
+			return err
+		}
+		return auditTx(ctx, q, nil, k)
+	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
 		return engine.ErrKIDTaken
@@ -464,10 +470,25 @@ func (s *Store) Update(ctx context.Context, project, kid string, u engine.KeyUpd
 		st := string(*u.Status)
 		status = &st
 	}
-	k, err := scanKey(s.pool.QueryRow(ctx, `UPDATE jwtgate_keys
-		SET label = coalesce($3, label), status = coalesce($4, status), updated_at = $5
-		WHERE kid = $1 AND project = $2
-		RETURNING `+keyColumns, kid, project, label, status, now.UTC()))
+	var k *engine.Key
+	err := s.inTx(ctx, func(q querier) error {
+		var before *engine.Key
+		if admin.EventFrom(ctx) != nil {
+			var err error
+			if before, err = scanKey(q.QueryRow(ctx, "SELECT "+keyColumns+" FROM jwtgate_keys WHERE kid = $1 AND project = $2 FOR UPDATE", kid, project)); err != nil {
+				return err
+			}
+		}
+		var err error
+		k, err = scanKey(q.QueryRow(ctx, `UPDATE jwtgate_keys
+			SET label = coalesce($3, label), status = coalesce($4, status), updated_at = $5
+			WHERE kid = $1 AND project = $2
+			RETURNING `+keyColumns, kid, project, label, status, now.UTC()))
+		if err != nil {
+			return err
+		}
+		return auditTx(ctx, q, before, k)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, engine.ErrKeyNotFound
 	}
@@ -480,12 +501,28 @@ func (s *Store) Update(ctx context.Context, project, kid string, u engine.KeyUpd
 
 // Delete implements engine.KeyStore.
 func (s *Store) Delete(ctx context.Context, project, kid string) error {
-	tag, err := s.pool.Exec(ctx, "DELETE FROM jwtgate_keys WHERE kid = $1 AND project = $2", kid, project)
+	err := s.inTx(ctx, func(q querier) error {
+		var before *engine.Key
+		if admin.EventFrom(ctx) != nil {
+			var err error
+			if before, err = scanKey(q.QueryRow(ctx, "SELECT "+keyColumns+" FROM jwtgate_keys WHERE kid = $1 AND project = $2 FOR UPDATE", kid, project)); err != nil {
+				return err
+			}
+		}
+		tag, err := q.Exec(ctx, "DELETE FROM jwtgate_keys WHERE kid = $1 AND project = $2", kid, project)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return engine.ErrKeyNotFound
+		}
+		return auditTx(ctx, q, before, nil)
+	})
+	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, engine.ErrKeyNotFound) {
+		return engine.ErrKeyNotFound
+	}
 	if err != nil {
 		return wrap("delete key", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return engine.ErrKeyNotFound
 	}
 	s.changedHere()
 	return nil

@@ -15,6 +15,7 @@ import (
 // AdminStore is what RunAdmin tests: the audit trail and the scoped admin
 // tokens a durable store keeps beside its keys.
 type AdminStore interface {
+	engine.KeyStore
 	admin.AuditStore
 	admin.TokenStore
 }
@@ -94,6 +95,71 @@ func RunAdmin(t *testing.T, open func(t *testing.T) AdminStore) {
 		}
 		if _, err := s.ListAudit(ctx, admin.AuditFilter{Limit: admin.MaxAuditLimit + 1}); err == nil {
 			t.Error("ListAudit over MaxAuditLimit: no error")
+		}
+	})
+
+	t.Run("AuditInKeyTransaction", func(t *testing.T) {
+		s := open(t)
+		ev := func(action string) *admin.Event {
+			return &admin.Event{Time: base, ActorType: admin.ActorRoot, Action: action, Project: "proj"}
+		}
+		count := func(want int) {
+			t.Helper()
+			if l := listAudit(t, s, admin.AuditFilter{Limit: 100}); len(l) != want {
+				t.Fatalf("%d audit events, want %d", len(l), want)
+			}
+		}
+		snap := func(raw json.RawMessage) map[string]any {
+			t.Helper()
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatalf("snapshot %s: %v", raw, err)
+			}
+			return m
+		}
+		// Create: recorded with the change; the kid filled in.
+		e := ev(admin.ActionKeyCreated)
+		if err := s.Create(admin.WithEvent(ctx, e), NewKey("k1", "proj", base)); err != nil {
+			t.Fatal(err)
+		}
+		if !e.Recorded || e.ID == 0 || e.KID != "k1" || e.Before != nil || snap(e.After)["kid"] != "k1" {
+			t.Fatalf("create event: %+v", e)
+		}
+		// A refused change records nothing.
+		e = ev(admin.ActionKeyCreated)
+		if err := s.Create(admin.WithEvent(ctx, e), NewKey("k1", "proj", base)); !errors.Is(err, engine.ErrKIDTaken) || e.Recorded {
+			t.Fatalf("create of a taken kid: %v, recorded %v", err, e.Recorded)
+		}
+		count(1)
+		label := "renamed"
+		e = ev(admin.ActionKeyUpdated)
+		if _, err := s.Update(admin.WithEvent(ctx, e), "proj", "k1", engine.KeyUpdate{Label: &label}, base.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if !e.Recorded || snap(e.Before)["label"] != "label of k1" || snap(e.After)["label"] != "renamed" {
+			t.Fatalf("update event: %+v", e)
+		}
+		e = ev(admin.ActionKeyUpdated)
+		if _, err := s.Update(admin.WithEvent(ctx, e), "other", "k1", engine.KeyUpdate{Label: &label}, base); !errors.Is(err, engine.ErrKeyNotFound) || e.Recorded {
+			t.Fatalf("update in another project: %v, recorded %v", err, e.Recorded)
+		}
+		e = ev(admin.ActionKeyDeleted)
+		if err := s.Delete(admin.WithEvent(ctx, e), "proj", "k1"); err != nil {
+			t.Fatal(err)
+		}
+		if !e.Recorded || snap(e.Before)["label"] != "renamed" || e.After != nil {
+			t.Fatalf("delete event: %+v", e)
+		}
+		e = ev(admin.ActionKeyDeleted)
+		if err := s.Delete(admin.WithEvent(ctx, e), "proj", "k1"); !errors.Is(err, engine.ErrKeyNotFound) || e.Recorded {
+			t.Fatalf("second delete: %v, recorded %v", err, e.Recorded)
+		}
+		// Without an event, a change records nothing.
+		mustCreate(t, s, NewKey("k2", "proj", base))
+		count(3)
+		l := listAudit(t, s, admin.AuditFilter{Limit: 100})
+		if l[0].Action != admin.ActionKeyDeleted || l[1].Action != admin.ActionKeyUpdated || l[2].Action != admin.ActionKeyCreated || l[2].KID != "k1" {
+			t.Fatalf("audit trail: %v %v %v", l[0].Action, l[1].Action, l[2].Action)
 		}
 	})
 
