@@ -30,6 +30,7 @@ func TestVerifyAllocations(t *testing.T) {
 		"malformed":             []byte("eyJhbGciOiJSUzI1NiJ9.e30.@@@"),
 		"token_too_large":       []byte(strings.Repeat("a", 9000)),
 		"missing_kid":           []byte(et.SignRS256(f.priv, map[string]any{"alg": "RS256"}, validClaims())),
+		"missing_claim/iat":     []byte(et.SignRS256(f.priv, h, with(validClaims(), "iat", nil))),
 	}
 	c := new(engine.Claims)
 	for name, tok := range cases {

@@ -1,6 +1,9 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Code is a stable verification error code, as listed in API.md. Codes are
 // part of the public contract: the server puts them in response bodies and
@@ -107,9 +110,51 @@ func ParseCode(name string) (Code, bool) {
 // with errors.Is, or extract the Code with errors.As or CodeOf.
 type Error struct {
 	Code Code
+	// Detail refines Code for the human message (which claim is missing
+	// or of the wrong type); DetailNone for most errors. The code, not
+	// the detail, is the contract: errors.Is compares codes only.
+	Detail Detail
+	claim  string // the required claim a DetailClaim* error is about
 }
 
-func (e *Error) Error() string { return "jwtgate: " + e.Code.String() + ": " + e.Code.Message() }
+// Detail says more about an Error than its Code, for messages.
+type Detail uint8
+
+// The details of CodeMissingClaim.
+const (
+	DetailNone Detail = iota
+	// DetailMissingExp: the token has no exp.
+	DetailMissingExp
+	// DetailMissingIat: the token has no iat.
+	DetailMissingIat
+	// DetailClaimAbsent: a required claim (Claim) is absent.
+	DetailClaimAbsent
+	// DetailClaimNotString: a required claim (Claim) is present but not a
+	// non-empty string.
+	DetailClaimNotString
+)
+
+// Claim returns the required claim a DetailClaimAbsent or
+// DetailClaimNotString error is about ("" otherwise).
+func (e *Error) Claim() string { return e.claim }
+
+// Message returns the human sentence for the error: its code's message,
+// made precise by its detail. It never contains any part of the token.
+func (e *Error) Message() string {
+	switch e.Detail {
+	case DetailMissingExp:
+		return "the token has no exp claim (exp and iat are required)"
+	case DetailMissingIat:
+		return "the token has no iat claim (exp and iat are required)"
+	case DetailClaimAbsent:
+		return "the token has no " + strconv.Quote(e.claim) + " claim, which this server requires"
+	case DetailClaimNotString:
+		return "the token's " + strconv.Quote(e.claim) + " claim must be a non-empty string (this server requires it)"
+	}
+	return e.Code.Message()
+}
+
+func (e *Error) Error() string { return "jwtgate: " + e.Code.String() + ": " + e.Message() }
 
 // Is reports whether target is an *Error with the same code.
 func (e *Error) Is(target error) bool {
@@ -119,22 +164,40 @@ func (e *Error) Is(target error) bool {
 
 // The sentinel verification errors, one per code.
 var (
-	ErrMissingToken         = &Error{CodeMissingToken}
-	ErrTokenTooLarge        = &Error{CodeTokenTooLarge}
-	ErrMalformed            = &Error{CodeMalformed}
-	ErrUnsupportedAlgorithm = &Error{CodeUnsupportedAlgorithm}
-	ErrUnsupportedHeader    = &Error{CodeUnsupportedHeader}
-	ErrMissingKID           = &Error{CodeMissingKID}
-	ErrUnknownKID           = &Error{CodeUnknownKID}
-	ErrKeyInactive          = &Error{CodeKeyInactive}
-	ErrMissingClaim         = &Error{CodeMissingClaim}
-	ErrExpired              = &Error{CodeExpired}
-	ErrNotYetValid          = &Error{CodeNotYetValid}
-	ErrIssuedInFuture       = &Error{CodeIssuedInFuture}
-	ErrTTLExceeded          = &Error{CodeTTLExceeded}
-	ErrAudienceMismatch     = &Error{CodeAudienceMismatch}
-	ErrInvalidSignature     = &Error{CodeInvalidSignature}
+	ErrMissingToken         = &Error{Code: CodeMissingToken}
+	ErrTokenTooLarge        = &Error{Code: CodeTokenTooLarge}
+	ErrMalformed            = &Error{Code: CodeMalformed}
+	ErrUnsupportedAlgorithm = &Error{Code: CodeUnsupportedAlgorithm}
+	ErrUnsupportedHeader    = &Error{Code: CodeUnsupportedHeader}
+	ErrMissingKID           = &Error{Code: CodeMissingKID}
+	ErrUnknownKID           = &Error{Code: CodeUnknownKID}
+	ErrKeyInactive          = &Error{Code: CodeKeyInactive}
+	ErrMissingClaim         = &Error{Code: CodeMissingClaim}
+	ErrExpired              = &Error{Code: CodeExpired}
+	ErrNotYetValid          = &Error{Code: CodeNotYetValid}
+	ErrIssuedInFuture       = &Error{Code: CodeIssuedInFuture}
+	ErrTTLExceeded          = &Error{Code: CodeTTLExceeded}
+	ErrAudienceMismatch     = &Error{Code: CodeAudienceMismatch}
+	ErrInvalidSignature     = &Error{Code: CodeInvalidSignature}
+
+	// ErrMissingExp and ErrMissingIat are ErrMissingClaim (errors.Is) that
+	// say which registered claim is missing.
+	ErrMissingExp = &Error{Code: CodeMissingClaim, Detail: DetailMissingExp}
+	ErrMissingIat = &Error{Code: CodeMissingClaim, Detail: DetailMissingIat}
 )
+
+// requiredClaimErrors are the preallocated errors of one required claim,
+// so that returning them never allocates.
+type requiredClaimErrors struct {
+	absent, notString *Error
+}
+
+func newRequiredClaimErrors(name string) requiredClaimErrors {
+	return requiredClaimErrors{
+		absent:    &Error{Code: CodeMissingClaim, Detail: DetailClaimAbsent, claim: name},
+		notString: &Error{Code: CodeMissingClaim, Detail: DetailClaimNotString, claim: name},
+	}
+}
 
 var errByCode = [numCodes]*Error{
 	CodeMissingToken:         ErrMissingToken,

@@ -105,19 +105,24 @@ var ErrInvalidKey = errors.New("invalid key")
 // logged.
 var ErrPrivateKey = errors.New("private key material refused: send only the public key")
 
+// ErrInvalidLabel is wrapped (with ErrInvalidKey) by the KeyError of a
+// label that cannot be stored: too long, not UTF-8, control characters.
+// The server answers it with 400 invalid_label.
+var ErrInvalidLabel = errors.New("invalid label")
+
 // KeyError is a key-parsing or key-policy failure with a message that is safe
 // to show to the user (it never quotes the key).
 type KeyError struct {
 	Msg string
-	Err error // ErrInvalidKey or ErrPrivateKey
+	Err error // ErrInvalidKey, ErrPrivateKey or ErrInvalidLabel
 }
 
 func (e *KeyError) Error() string { return e.Msg }
 
 // Unwrap lets errors.Is find ErrInvalidKey / ErrPrivateKey.
 func (e *KeyError) Unwrap() []error {
-	if e.Err == ErrPrivateKey {
-		return []error{ErrPrivateKey, ErrInvalidKey}
+	if e.Err == ErrPrivateKey || e.Err == ErrInvalidLabel {
+		return []error{e.Err, ErrInvalidKey}
 	}
 	return []error{ErrInvalidKey}
 }
@@ -198,7 +203,7 @@ func ParsePublicKeyPEM(data []byte, p KeyPolicy) (*rsa.PublicKey, error) {
 		}
 		pub = k
 	case "CERTIFICATE":
-		return nil, keyErr("a certificate was sent: send the public key (PEM 'PUBLIC KEY') instead")
+		return nil, keyErr("a certificate was sent: send its public key (PEM 'PUBLIC KEY') instead; extract it with: openssl x509 -pubkey -noout -in cert.pem")
 	default:
 		return nil, keyErr("unsupported PEM block type " + strconv.Quote(block.Type) + ": send a 'PUBLIC KEY' or 'RSA PUBLIC KEY' block")
 	}
@@ -250,6 +255,9 @@ func ParseJWK(data []byte, p KeyPolicy) (pub *rsa.PublicKey, kid string, err err
 		return nil, "", err
 	}
 	if !ok {
+		if _, isSet := m["keys"]; isSet {
+			return nil, "", keyErr(`this is a key set (JWKS, with "keys"): send one key, i.e. one element of "keys" as "jwk"`)
+		}
 		return nil, "", keyErr("jwk has no kty")
 	}
 	if kty != "RSA" {

@@ -34,6 +34,10 @@ type Verifier struct {
 	// freshUntil (unix nanos) is the time until which the store vouches
 	// for the caches; past it verifies answer ErrUnavailable. 0: no bound.
 	freshUntil atomic.Int64
+
+	// requiredErrs holds, per required claim (cfg.required), the errors
+	// that name it, made once in New.
+	requiredErrs []requiredClaimErrors
 }
 
 // New returns a Verifier over store. Every option is validated here; a bad
@@ -70,6 +74,9 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 		keys:   newKeyCache(store, cfg.keyCacheSize, cfg.keyCacheBytes, cfg.negCacheSize, cfg.negTTL, cfg.storeTimeout),
 		jwks:   newJWKSCache(),
 		tokens: newTokenCache(cfg.tokenCacheSize, cfg.tokenCacheMem),
+	}
+	for _, name := range cfg.required {
+		v.requiredErrs = append(v.requiredErrs, newRequiredClaimErrors(name))
 	}
 	attachClock(v, !cfg.customClock)
 	// Listen to the store's changes before loading the registry index, so
@@ -263,8 +270,11 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	pl, pm := c.payload, c.members
 	var pf payloadFields
 	pf.scan(pl, pm)
-	if !pf.has(fExp) || !pf.has(fIat) {
-		return ErrMissingClaim
+	if !pf.has(fExp) {
+		return ErrMissingExp
+	}
+	if !pf.has(fIat) {
+		return ErrMissingIat
 	}
 	expF, expC, ok1 := numericDate(pl, pf.exp)
 	iatF, iatC, ok2 := numericDate(pl, pf.iat)
@@ -306,10 +316,13 @@ func (v *Verifier) verify(token, project []byte, c *Claims) error {
 	if project != nil && string(project) != ke.project {
 		return ErrAudienceMismatch
 	}
-	for _, name := range v.cfg.required {
+	for i, name := range v.cfg.required {
 		m, ok := findMember(pl, pm, name)
-		if !ok || m.kind != kindString || m.valEnd == m.valStart {
-			return ErrMissingClaim
+		if !ok {
+			return v.requiredErrs[i].absent
+		}
+		if m.kind != kindString || m.valEnd == m.valStart {
+			return v.requiredErrs[i].notString
 		}
 	}
 
@@ -591,6 +604,18 @@ func (v *Verifier) KeyPolicy() KeyPolicy { return v.cfg.policy }
 // MaxTokenBytes returns the configured token size limit.
 func (v *Verifier) MaxTokenBytes() int { return v.cfg.maxTokenBytes }
 
+// DetailedErrors returns every error with a Detail this Verifier can
+// return (ErrMissingExp, ErrMissingIat, and two per required claim), so
+// that a server can prepare one response per error instead of formatting
+// one per request.
+func (v *Verifier) DetailedErrors() []*Error {
+	out := []*Error{ErrMissingExp, ErrMissingIat}
+	for _, r := range v.requiredErrs {
+		out = append(out, r.absent, r.notString)
+	}
+	return out
+}
+
 // MaxTTL returns the longest token lifetime (exp - iat) accepted.
 func (v *Verifier) MaxTTL() time.Duration { return time.Duration(v.cfg.maxTTL) * time.Second }
 
@@ -604,15 +629,16 @@ func (v *Verifier) Now() time.Time { return v.cfg.now() }
 const MaxLabelLength = 256
 
 func checkLabel(l string) error {
+	labelErr := func(msg string) error { return &KeyError{Msg: msg, Err: ErrInvalidLabel} }
 	if len(l) > MaxLabelLength {
-		return keyErr("label is longer than " + strconv.Itoa(MaxLabelLength) + " bytes")
+		return labelErr("label is " + strconv.Itoa(len(l)) + " bytes, longer than the limit of " + strconv.Itoa(MaxLabelLength))
 	}
 	if !utf8.ValidString(l) {
-		return keyErr("label must be valid UTF-8")
+		return labelErr("label must be valid UTF-8")
 	}
 	for _, r := range l {
 		if r < 0x20 || r == 0x7F {
-			return keyErr("label must not contain control characters")
+			return labelErr("label must not contain control characters (newline, tab, ...)")
 		}
 	}
 	return nil

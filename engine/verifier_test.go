@@ -80,9 +80,10 @@ func TestVerifyErrorCodes(t *testing.T) {
 		tamper = good[:len(good)-2] + "BA"
 	}
 	tests := []struct {
-		name  string
-		token string
-		want  error
+		name    string
+		token   string
+		want    error
+		message string // the error's Message, when it says more than the code's
 	}{
 		{name: "valid", token: good, want: nil},
 		{name: "missing_token", token: "", want: engine.ErrMissingToken},
@@ -107,10 +108,10 @@ func TestVerifyErrorCodes(t *testing.T) {
 		{name: "unknown_kid", token: sign(et.Header("nope"), base), want: engine.ErrUnknownKID},
 		{name: "unknown_kid/bad pattern", token: sign(et.Header("a b"), base), want: engine.ErrUnknownKID},
 		{name: "key_inactive", token: et.SignRS256(f.off, et.Header("k3"), base), want: engine.ErrKeyInactive},
-		{name: "missing_claim/exp", token: sign(hdr, with(base, "exp", nil)), want: engine.ErrMissingClaim},
-		{name: "missing_claim/iat", token: sign(hdr, with(base, "iat", nil)), want: engine.ErrMissingClaim},
-		{name: "missing_claim/required", token: sign(hdr, with(base, "groupRef", nil)), want: engine.ErrMissingClaim},
-		{name: "missing_claim/required empty", token: sign(hdr, with(base, "groupRef", "")), want: engine.ErrMissingClaim},
+		{name: "missing_claim/exp", token: sign(hdr, with(base, "exp", nil)), want: engine.ErrMissingClaim, message: "the token has no exp claim (exp and iat are required)"},
+		{name: "missing_claim/iat", token: sign(hdr, with(base, "iat", nil)), want: engine.ErrMissingClaim, message: "the token has no iat claim (exp and iat are required)"},
+		{name: "missing_claim/required", token: sign(hdr, with(base, "groupRef", nil)), want: engine.ErrMissingClaim, message: "the token has no \"groupRef\" claim, which this server requires"},
+		{name: "missing_claim/required empty", token: sign(hdr, with(base, "groupRef", "")), want: engine.ErrMissingClaim, message: "the token's \"groupRef\" claim must be a non-empty string (this server requires it)"},
 		{name: "expired", token: sign(hdr, with(base, "iat", now-400, "exp", now-30)), want: engine.ErrExpired},
 		{name: "not_yet_valid", token: sign(hdr, with(base, "nbf", now+31)), want: engine.ErrNotYetValid},
 		{name: "issued_in_future", token: sign(hdr, with(base, "iat", now+31, "exp", now+300)), want: engine.ErrIssuedInFuture},
@@ -143,6 +144,9 @@ func TestVerifyErrorCodes(t *testing.T) {
 			var ee *engine.Error
 			if !errors.As(err, &ee) || ee.Code != engine.CodeOf(tc.want) {
 				t.Fatalf("errors.As code mismatch: %v", err)
+			}
+			if tc.message != "" && ee.Message() != tc.message {
+				t.Fatalf("message %q, want %q", ee.Message(), tc.message)
 			}
 		})
 	}

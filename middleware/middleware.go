@@ -16,6 +16,7 @@ import (
 // safe for concurrent use.
 type Middleware struct {
 	v        *engine.Verifier
+	bodies   *verdict.Bodies // the verify listener's bodies for v
 	project  []byte
 	onError  func(http.ResponseWriter, *http.Request, error)
 	onFastEr func(*fasthttp.RequestCtx, error)
@@ -46,15 +47,17 @@ func WithFastHTTPErrorHandler(h func(ctx *fasthttp.RequestCtx, err error)) Optio
 
 // New returns middleware over v.
 func New(v *engine.Verifier, opts ...Option) *Middleware {
-	m := &Middleware{v: v}
+	m := &Middleware{v: v, bodies: verdict.NewBodies(v)}
 	for _, o := range opts {
 		o(m)
 	}
+	// The default answers are the verify listener's, messages included
+	// (they name v's limits and required claims).
 	if m.onError == nil {
-		m.onError = func(w http.ResponseWriter, _ *http.Request, err error) { WriteError(w, err) }
+		m.onError = func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err, m.bodies) }
 	}
 	if m.onFastEr == nil {
-		m.onFastEr = WriteFastHTTPError
+		m.onFastEr = func(ctx *fasthttp.RequestCtx, err error) { writeFastHTTPError(ctx, err, m.bodies) }
 	}
 	return m
 }
@@ -140,8 +143,11 @@ func (m *Middleware) FastHTTP(next fasthttp.RequestHandler) fasthttp.RequestHand
 
 // WriteError writes the verify listener's answer to a refused request: 401
 // with the code's JSON body and WWW-Authenticate, or 503 (Retry-After: 1)
-// when err is engine.ErrUnavailable.
-func WriteError(w http.ResponseWriter, err error) {
+// when err is engine.ErrUnavailable. Its messages are the codes' generic
+// ones; the middleware's default answer also names the Verifier's limits.
+func WriteError(w http.ResponseWriter, err error) { writeError(w, err, nil) }
+
+func writeError(w http.ResponseWriter, err error, bodies *verdict.Bodies) {
 	h := w.Header()
 	h.Set("Content-Type", verdict.ContentTypeJSON)
 	if errors.Is(err, engine.ErrUnavailable) {
@@ -153,11 +159,20 @@ func WriteError(w http.ResponseWriter, err error) {
 	code := engine.CodeOf(err)
 	h.Set(verdict.HeaderWWWAuthenticate, string(verdict.WWWAuthenticate(code)))
 	w.WriteHeader(http.StatusUnauthorized)
-	w.Write(verdict.Body(code))
+	w.Write(body(bodies, code, err))
+}
+
+func body(bodies *verdict.Bodies, code engine.Code, err error) []byte {
+	if bodies != nil {
+		return bodies.For(code, err)
+	}
+	return verdict.Body(code)
 }
 
 // WriteFastHTTPError is WriteError for fasthttp.
-func WriteFastHTTPError(ctx *fasthttp.RequestCtx, err error) {
+func WriteFastHTTPError(ctx *fasthttp.RequestCtx, err error) { writeFastHTTPError(ctx, err, nil) }
+
+func writeFastHTTPError(ctx *fasthttp.RequestCtx, err error, bodies *verdict.Bodies) {
 	ctx.Response.Header.SetContentType(verdict.ContentTypeJSON)
 	if errors.Is(err, engine.ErrUnavailable) {
 		ctx.Response.Header.Set("Retry-After", "1")
@@ -168,5 +183,5 @@ func WriteFastHTTPError(ctx *fasthttp.RequestCtx, err error) {
 	code := engine.CodeOf(err)
 	ctx.Response.Header.SetBytesV(verdict.HeaderWWWAuthenticate, verdict.WWWAuthenticate(code))
 	ctx.SetStatusCode(fasthttp.StatusUnauthorized)
-	ctx.SetBody(verdict.Body(code))
+	ctx.SetBody(body(bodies, code, err))
 }

@@ -279,8 +279,11 @@ func (s *Server) storeError(ctx *fasthttp.RequestCtx, op, project, kid string, e
 	switch {
 	case errors.As(err, &ke):
 		code := "invalid_key"
-		if errors.Is(err, engine.ErrPrivateKey) {
+		switch {
+		case errors.Is(err, engine.ErrPrivateKey):
 			code = "private_key"
+		case errors.Is(err, engine.ErrInvalidLabel):
+			code = "invalid_label"
 		}
 		adminError(ctx, fasthttp.StatusBadRequest, code, ke.Error())
 	case errors.Is(err, engine.ErrKIDTaken):
@@ -431,6 +434,9 @@ func jsonErrorText(err error) string {
 		return "member " + te.Field + " has the wrong type"
 	}
 	msg := err.Error()
+	if msg == `json: unknown field "keys"` {
+		return `unknown field "keys": this looks like a key set (JWKS); send one key, as {"jwk": <one element of "keys">}`
+	}
 	if strings.HasPrefix(msg, "json: unknown field") {
 		return strings.TrimPrefix(msg, "json: ")
 	}

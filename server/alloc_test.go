@@ -62,6 +62,12 @@ func TestVerifyHandlerAllocs(t *testing.T) {
 		{"401/invalid-signature", nil, token(enginetest.Key("rsa2048-b"), "k1", "myapp", n, 300, nil), "", 401},
 		{"401/missing-token", nil, "", "", 401},
 		{"401/malformed", nil, strings.Repeat("x", 100), "", 401},
+		// Messages that name this server's limit or the claim: prebuilt too.
+		{"401/ttl-exceeded", nil, token(a, "k1", "myapp", n, 3600, nil), "", 401},
+		{"401/token-too-large", nil, strings.Repeat("x", engine.DefaultMaxTokenBytes+1), "", 401},
+		{"401/missing-required-claim", []engine.Option{engine.WithRequiredClaims("groupRef")}, token(a, "k1", "myapp", n, 300, nil), "", 401},
+		{"401/required-claim-wrong-type", []engine.Option{engine.WithRequiredClaims("groupRef")}, token(a, "k1", "myapp", n, 300, map[string]any{"groupRef": 1}), "", 401},
+		{"401/missing-exp", nil, token(a, "k1", "myapp", n, 300, map[string]any{"exp": nil}), "", 401},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,6 +89,7 @@ type extAuthz struct {
 	codec *checkCodec
 
 	denied      [32]*authv3.CheckResponse
+	deniedBy    map[*engine.Error]*authv3.CheckResponse // detailed errors (which claim)
 	badProject  *authv3.CheckResponse
 	removeIfNil []string // identity headers a token may not provide
 }
@@ -96,13 +97,17 @@ type extAuthz struct {
 var errGRPCUnavailable = status.Error(codes.Unavailable, "the key store is unavailable; try again shortly")
 
 func newExtAuthz(s *Server) *extAuthz {
-	a := &extAuthz{s: s, codec: newCheckCodec()}
+	a := &extAuthz{s: s, codec: newCheckCodec(), deniedBy: map[*engine.Error]*authv3.CheckResponse{}}
 	a.allowedCache, _ = lru.NewWithEvict(grpcAllowedCacheSize, func(_ [sha256.Size]byte, r *authv3.CheckResponse) {
 		a.codec.forget(r)
 	})
 	for _, c := range engine.Codes() {
 		a.denied[c] = deniedResponse(codes.Unauthenticated, c.String(), typev3.StatusCode_Unauthorized,
-			verdict.Body(c), headerOpt(verdict.HeaderWWWAuthenticate, string(verdict.WWWAuthenticate(c))))
+			s.bodies.For(c, nil), headerOpt(verdict.HeaderWWWAuthenticate, string(verdict.WWWAuthenticate(c))))
+	}
+	for _, e := range s.v.DetailedErrors() {
+		a.deniedBy[e] = deniedResponse(codes.Unauthenticated, e.Code.String(), typev3.StatusCode_Unauthorized,
+			s.bodies.For(e.Code, e), headerOpt(verdict.HeaderWWWAuthenticate, string(verdict.WWWAuthenticate(e.Code))))
 	}
 	a.badProject = deniedResponse(codes.InvalidArgument, "invalid_request", typev3.StatusCode_BadRequest,
 		bodyBadProject, nil)
@@ -155,8 +160,9 @@ func (a *extAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	token, code := checkToken(hreq, s.v.MaxTokenBytes())
 	c := engine.AcquireClaims()
 	defer engine.ReleaseClaims(c)
+	var err error
 	if code == engine.CodeOK {
-		err := s.v.VerifyForProject(token, project, c)
+		err = s.v.VerifyForProject(token, project, c)
 		if err == engine.ErrUnavailable {
 			s.metrics.observe(stripe, resultUnavailable, time.Since(start))
 			return nil, errGRPCUnavailable
@@ -168,6 +174,11 @@ func (a *extAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	}
 	if code != engine.CodeOK {
 		s.metrics.observe(stripe, int(code), time.Since(start))
+		if e, ok := err.(*engine.Error); ok && e.Detail != engine.DetailNone {
+			if r := a.deniedBy[e]; r != nil {
+				return r, nil
+			}
+		}
 		return a.denied[code], nil
 	}
 	resp := a.allowedCached(c)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,6 +139,7 @@ type MetricsWriter interface {
 // Server is a running (or ready to run) jwtgate server. Its methods are safe
 // for concurrent use.
 type Server struct {
+	bodies       *verdict.Bodies // 401 bodies naming this server's limits
 	cfg          Config
 	log          *slog.Logger
 	v            *engine.Verifier
@@ -245,6 +247,7 @@ func New(cfg Config) (*Server, error) {
 	if s.auditStore == nil {
 		s.log.Warn("the key store keeps no audit trail and no scoped admin tokens; admin changes are only logged")
 	}
+	s.bodies = verdict.NewBodies(v)
 	s.verifySrv = s.newFastServer("jwtgate", s.VerifyHandler(), MaxVerifyBodyBytes)
 	s.adminSrv = s.newFastServer("jwtgate", s.AdminHandler(), MaxAdminBodyBytes)
 	return s, nil
@@ -253,7 +256,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) newFastServer(name string, h fasthttp.RequestHandler, maxBody int) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                       h,
-		ErrorHandler:                  s.errorHandler,
+		ErrorHandler:                  s.errorHandler(maxBody),
 		Name:                          name,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
@@ -281,14 +284,29 @@ func (f fastLogger) Printf(format string, args ...any) {
 }
 
 var (
-	errJSONBodyTooLarge = []byte(`{"error":"body_too_large","message":"the request body is larger than the limit"}`)
-	errJSONHeaderLarge  = []byte(`{"error":"header_too_large","message":"the request headers are larger than the limit"}`)
-	errJSONTimeout      = []byte(`{"error":"timeout","message":"the request was not received in time"}`)
-	errJSONBadRequest   = []byte(`{"error":"bad_request","message":"the request could not be parsed as HTTP/1.1"}`)
+	errJSONTimeout    = []byte(`{"error":"timeout","message":"the request was not received in time"}`)
+	errJSONBadRequest = []byte(`{"error":"bad_request","message":"the request could not be parsed as HTTP/1.1"}`)
 )
 
-// errorHandler answers requests that fasthttp could not read.
-func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+// errorHandler returns the handler of requests that fasthttp could not
+// read, on a listener whose body limit is maxBody; its 413 and 431 bodies
+// give the limits.
+func (s *Server) errorHandler(maxBody int) func(*fasthttp.RequestCtx, error) {
+	bodyTooLarge := []byte(`{"error":"body_too_large","message":"the request body is larger than this listener's limit of ` + sizeText(maxBody) + `"}`)
+	headerTooLarge := []byte(`{"error":"header_too_large","message":"the request line and headers are larger than this server's limit of ` + sizeText(s.cfg.MaxHeaderBytes) + `"}`)
+	return func(ctx *fasthttp.RequestCtx, err error) { s.answerUnreadable(ctx, err, bodyTooLarge, headerTooLarge) }
+}
+
+// sizeText writes n bytes as KiB when whole, else as bytes.
+func sizeText(n int) string {
+	if n%1024 == 0 {
+		return strconv.Itoa(n/1024) + " KiB"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
+
+// answerUnreadable answers a request that fasthttp could not read.
+func (s *Server) answerUnreadable(ctx *fasthttp.RequestCtx, err error, errJSONBodyTooLarge, errJSONHeaderLarge []byte) {
 	// fasthttp closes the connection after this answer, maybe with input
 	// still unread: let the client read the answer rather than a reset.
 	markLinger(ctx.Conn())

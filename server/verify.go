@@ -176,7 +176,7 @@ func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 		ctx.Response.Header.SetContentTypeBytes(ctJSON)
 		ctx.Response.Header.SetBytesKV(hdrWWWAuth, verdict.WWWAuthenticate(code))
-		ctx.SetBody(verdict.Body(code))
+		ctx.SetBody(s.bodies.For(code, err))
 		s.metrics.observe(ctx.ConnID(), int(code), time.Since(start))
 		return
 	}

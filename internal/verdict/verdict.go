@@ -38,7 +38,7 @@ var (
 
 func init() {
 	for _, c := range engine.Codes() {
-		failBody[c] = []byte(`{"valid":false,"error":"` + c.String() + `","message":` + strconv.Quote(c.Message()) + `}`)
+		failBody[c] = body(c, c.Message())
 		if c == engine.CodeMissingToken {
 			failWWW[c] = []byte(`Bearer realm="jwtgate"`)
 		} else {
@@ -51,6 +51,46 @@ func init() {
 // {"valid":false,"error":"<code>","message":"<sentence>"}. The slice is
 // shared: do not modify it.
 func Body(c engine.Code) []byte { return failBody[c&31] }
+
+// Bodies holds the 401 bodies of one Verifier: the per-code bodies of
+// Body, except that messages name this Verifier's limits (ttl_exceeded its
+// max TTL, token_too_large its size limit), plus one body per error with
+// a detail (which claim is missing or of the wrong type). Built once, so
+// that answering with them allocates nothing. The error codes and the
+// WWW-Authenticate values are exactly those of Body and WWWAuthenticate.
+type Bodies struct {
+	code   [32][]byte
+	detail map[*engine.Error][]byte
+}
+
+// NewBodies builds the bodies of v's verdicts.
+func NewBodies(v *engine.Verifier) *Bodies {
+	b := &Bodies{detail: map[*engine.Error][]byte{}}
+	b.code = failBody
+	b.code[engine.CodeTTLExceeded] = body(engine.CodeTTLExceeded,
+		"the token's lifetime (exp - iat) is longer than this server's maximum of "+v.MaxTTL().String()+" (--max-ttl)")
+	b.code[engine.CodeTokenTooLarge] = body(engine.CodeTokenTooLarge,
+		"the Authorization value is larger than this server's limit of "+strconv.Itoa(v.MaxTokenBytes())+" bytes (--max-token-bytes)")
+	for _, e := range v.DetailedErrors() {
+		b.detail[e] = body(e.Code, e.Message())
+	}
+	return b
+}
+
+func body(c engine.Code, msg string) []byte {
+	return []byte(`{"valid":false,"error":"` + c.String() + `","message":` + strconv.Quote(msg) + `}`)
+}
+
+// For returns the 401 body for a verdict: code, and the error the
+// Verifier returned (nil when the request carried no usable token).
+func (b *Bodies) For(code engine.Code, err error) []byte {
+	if e, ok := err.(*engine.Error); ok && e.Detail != engine.DetailNone {
+		if body, ok := b.detail[e]; ok {
+			return body
+		}
+	}
+	return b.code[code&31]
+}
 
 // WWWAuthenticate returns the WWW-Authenticate value of a 401 for code c:
 // `Bearer realm="jwtgate"` when no token was presented, else
