@@ -31,7 +31,10 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const pkg = "./engine/internal/rsaverify"
+const (
+	pkg       = "./engine/internal/rsaverify"
+	enginePkg = "./engine"
+)
 
 // markers delimit the block --doc rewrites, named by --block.
 func markers(block string) (begin, end string) {
@@ -48,6 +51,7 @@ type config struct {
 	opensslBin     string
 	goarch, execW  string
 	block          string
+	engine         bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -62,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.out, "out", "", "write the raw results (benchstat format) here")
 	fs.StringVar(&c.doc, "doc", "", "rewrite the block between <!-- bench:BLOCK --> and <!-- /bench:BLOCK --> of this markdown file")
 	fs.StringVar(&c.block, "block", "rsa", "name of the --doc block")
+	fs.BoolVar(&c.engine, "engine", true, "also run the engine's cold verify (BenchmarkVerify/bits=2048/path=cold: decode, parse, SHA-256, RSA) each round, as impl=engine-cold")
 	fs.StringVar(&c.goarch, "goarch", "", "build the benchmarks for this GOARCH (e.g. arm64, run with --exec)")
 	fs.StringVar(&c.execW, "exec", "", "run the benchmark binary through this program (e.g. qemu-aarch64-static)")
 	fs.StringVar(&c.res, "results", "", "render this results file instead of measuring")
@@ -140,6 +145,17 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("building %s: %w", pkg, err)
 	}
+	ebin := filepath.Join(tmp, "engine.test")
+	if c.engine {
+		build := exec.Command("go", "test", "-c", "-o", ebin, enginePkg)
+		build.Stderr = stderr
+		if c.goarch != "" {
+			build.Env = append(os.Environ(), "GOARCH="+c.goarch)
+		}
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("building %s: %w", enginePkg, err)
+		}
+	}
 	cpu := cpuinfo.Read()
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "date: %s\n%s", time.Now().UTC().Format(time.RFC3339), cpu.Config())
@@ -159,14 +175,14 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 		bitsRe[i] = strconv.Itoa(b)
 	}
 	benchRe := "^BenchmarkVerify$/^bits=(" + strings.Join(bitsRe, "|") + ")$/^impl=(" + strings.Join(c.impls, "|") + ")$"
-	goRound := func() error {
-		args := []string{bin, "-test.run", "^$", "-test.bench", benchRe, "-test.benchmem",
+	runBench := func(bin, dir, re string, rename func(string) string) error {
+		args := []string{bin, "-test.run", "^$", "-test.bench", re, "-test.benchmem",
 			"-test.benchtime", c.benchtime, "-test.count", "1"}
 		if c.execW != "" {
 			args = append([]string{c.execW}, args...)
 		}
 		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = pkg
+		cmd.Dir = dir
 		cmd.Stderr = stderr
 		b, err := cmd.Output()
 		if err != nil {
@@ -174,10 +190,21 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, "Benchmark") {
-				out.WriteString(line + "\n")
+				out.WriteString(rename(line) + "\n")
 			}
 		}
 		return nil
+	}
+	goRound := func() error {
+		if err := runBench(bin, pkg, benchRe, func(l string) string { return l }); err != nil {
+			return err
+		}
+		if !c.engine {
+			return nil
+		}
+		return runBench(ebin, enginePkg, "^BenchmarkVerify$/^bits=2048$/^path=cold$", func(l string) string {
+			return strings.Replace(l, "BenchmarkVerify/bits=2048/path=cold", "BenchmarkVerify/bits=2048/impl=engine-cold", 1)
+		})
 	}
 	osslRound := func() error {
 		if c.opensslSeconds == 0 {

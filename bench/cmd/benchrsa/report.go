@@ -131,6 +131,10 @@ func (r *results) markdown(bits []int, source string) string {
 			fmtUs(ours), fmtUs(std), fmtUs(noadx), fmtUs(port), fmtUs(ossl),
 			fmtRatio(ratios(ours, std)), fmtRatio(ratios(ours, ossl)), fmtRatio(ratios(noadx, std)), fmtRatio(ratios(port, std)))
 	}
+	if e := r.samples[name(2048, "engine-cold")]; len(e) > 0 {
+		fmt.Fprintf(&b, "\nThrough the engine (`engine` BenchmarkVerify/bits=2048/path=cold: base64url decoding, JSON parsing, SHA-256 and the RSA check of a distinct token each time, token cache off): %s; its speed ÷ OpenSSL's verify: %s; ÷ crypto/rsa's bare verify: %s.\n",
+			fmtUs(e), fmtRatio(ratios(e, r.samples[name(2048, "openssl")])), fmtRatio(ratios(e, r.samples[name(2048, "stdlib")])))
+	}
 	b.WriteString("\nTimes are medians of the CPU time per verification (getrusage of the benchmark's thread: `cpu-ns/op`; `openssl speed` also divides by CPU user time), so that time spent waiting for a core on a shared machine does not count; a ratio is the median of the per-round ratios (other ÷ ours time, so > 1 means ours is faster) with their min–max across rounds.\n")
 	return b.String()
 }
