@@ -121,3 +121,27 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("doc changed: %q", got)
 	}
 }
+
+// The OpenSSL and crypto/rsa ratios pair rounds by index and use CPU time
+// (cpu-ns/op) where the benchmark reports it, as openssl speed does.
+func TestRoundRatiosUseCPUTime(t *testing.T) {
+	in := `cpu-id: GenuineIntel family 6 model 167 stepping 1
+BenchmarkPeers/lib=rsa/bits=2048-2 10 90000 ns/op 30000 cpu-ns/op
+BenchmarkPeers/lib=jwtgate/bits=2048-2 10 80000 ns/op 20000 cpu-ns/op
+BenchmarkPeers/lib=openssl/bits=2048 1 10000 ns/op
+BenchmarkPeers/lib=rsa/bits=2048-2 10 90000 ns/op 20000 cpu-ns/op
+BenchmarkPeers/lib=jwtgate/bits=2048-2 10 80000 ns/op 10000 cpu-ns/op
+BenchmarkPeers/lib=openssl/bits=2048 1 15000 ns/op
+`
+	res, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := (&report{res: res}).roundRatios()
+	// crypto/rsa: 30/20, 20/10 -> 1.75; OpenSSL: 10/20, 15/10 -> 1.00
+	for _, want := range []string{"crypto/rsa alone **1.75×** (1.50–2.00×, 2 rounds)", "verify **1.00×** (0.50–1.50×, 2 rounds)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("roundRatios lacks %q:\n%s", want, got)
+		}
+	}
+}
