@@ -85,7 +85,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestMarkdownEmulated(t *testing.T) {
-	md := parse([]byte("emulation: GOARCH=arm64 under qemu-aarch64-static\n" + sample)).markdown([]int{2048}, "x.txt")
+	md := parse([]byte("emulation: GOARCH=arm64 under qemu-aarch64-static\n"+sample)).markdown([]int{2048}, "x.txt")
 	for _, want := range []string{"`make bench-rsa-arm64`", "**Emulated**: GOARCH=arm64 under qemu-aarch64-static"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
