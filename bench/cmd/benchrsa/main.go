@@ -131,6 +131,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // measure builds the rsaverify test binary once and runs the rounds.
 func measure(c *config, stderr io.Writer) ([]byte, error) {
+	if c.opensslSeconds > 0 {
+		if _, err := exec.LookPath(c.opensslBin); err != nil {
+			return nil, fmt.Errorf("--openssl %s: %w (install openssl, or skip it with --openssl-seconds 0, make bench-rsa RSA_OPENSSL_S=0)", c.opensslBin, err)
+		}
+	}
+	// The packages are named from the module root, wherever this runs.
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return nil, errors.New("not inside the jwtgate module: run from the repository (make bench-rsa)")
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	pkg := filepath.Join(root, pkg)
+	enginePkg := filepath.Join(root, enginePkg)
 	tmp, err := os.MkdirTemp("", "benchrsa")
 	if err != nil {
 		return nil, err
@@ -212,7 +225,7 @@ func measure(c *config, stderr io.Writer) ([]byte, error) {
 		}
 		b, err := exec.Command(c.opensslBin, "speed", "-seconds", strconv.Itoa(c.opensslSeconds), "rsa2048").Output()
 		if err != nil {
-			return fmt.Errorf("%s speed: %w", c.opensslBin, err)
+			return fmt.Errorf("%s speed: %w (install openssl, or skip it with --openssl-seconds 0, make bench-rsa RSA_OPENSSL_S=0)", c.opensslBin, err)
 		}
 		vs, ok := opensslVerify(b)
 		if !ok {

@@ -92,3 +92,12 @@ func TestMarkdownEmulated(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingOpenSSLSaysWhatToDo(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"--rounds", "1", "--bits", "2048", "--impl", "ours", "--engine=false",
+		"--benchtime", "1x", "--openssl", "/nonexistent/openssl"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "--openssl-seconds 0") {
+		t.Errorf("exit %d, stderr %q; want 1 and how to skip OpenSSL", code, errb.String())
+	}
+}
