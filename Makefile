@@ -15,10 +15,15 @@ TEST_EXTRA :=
 
 all: build
 
+# The first build downloads the modules and compiles everything (about 90 s
+# on a cold cache); say so rather than sit silent.
 build:
+	@echo "building $(BIN)/jwtgate and $(BIN)/loadgen (the first build downloads modules and compiles for about 90 s; later builds take seconds)..."
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	@echo "built $(BIN)/jwtgate $(VERSION)"
 
 run: build
+	@echo "starting jwtgate: verify on :8080, admin on 127.0.0.1:8081, data in $(DATA_DIR) (Ctrl-C stops it)"
 	$(BIN)/jwtgate serve --data-dir $(DATA_DIR)
 
 # test: formatting, vet, the layout rule, race-enabled tests, a short fuzz.

@@ -216,7 +216,10 @@ const GeneratedKIDPrefix = "lg-"
 // UnregisterKeys deletes from project, through the admin API, every kid
 // that starts with GeneratedKIDPrefix (others are never touched: they are
 // the user's own keys, named with --kid). A kid already gone counts as
-// deleted. It returns the kids it deleted.
+// deleted. The keys were just used by the run, so the server's rotation
+// guardrail (a key that verified a token within the max TTL) is
+// overridden with ?force=true: they are loadgen's own test keys. It
+// returns the kids it deleted.
 func UnregisterKeys(ctx context.Context, a *Admin, project string, kids []string) ([]string, error) {
 	if !a.AllowRemote {
 		if err := CheckLoopbackURL(a.URL); err != nil {
@@ -228,7 +231,7 @@ func UnregisterKeys(ctx context.Context, a *Admin, project string, kids []string
 		if !strings.HasPrefix(kid, GeneratedKIDPrefix) || !engine.ValidKID(kid) {
 			continue
 		}
-		err := a.do(ctx, http.MethodDelete, "/v1/projects/"+project+"/keys/"+kid, nil, http.StatusNoContent)
+		err := a.do(ctx, http.MethodDelete, "/v1/projects/"+project+"/keys/"+kid+"?force=true", nil, http.StatusNoContent)
 		if err != nil && !strings.Contains(err.Error(), "HTTP 404") {
 			return done, fmt.Errorf("delete key %s: %w", kid, err)
 		}

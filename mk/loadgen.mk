@@ -3,7 +3,10 @@
 # The demo starts a throw-away jwtgate on loopback ports, mints, attacks
 # briefly and tears the server down again.
 
-LOADGEN_DIR      ?= /tmp/jwtgate-loadgen-demo
+# LOADGEN_DIR: where the demo's server data, targets and results go. Empty
+# (the default): a new directory from mktemp, named at the end of the run.
+# A directory you give is used as it is (never emptied first).
+LOADGEN_DIR      ?=
 LOADGEN_PORT     ?= 18080
 LOADGEN_ADMIN    ?= 18081
 LOADGEN_COUNT    ?= 20000
@@ -21,12 +24,19 @@ loadgen:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/loadgen ./cmd/jwtgate
 
 # _loadgen_run starts jwtgate, waits for it, mints, runs $(1), stops jwtgate.
+# If jwtgate does not come up (a port taken, a bad flag), its log is shown
+# and the run stops.
 define _loadgen_run
-	@set -e; d=$(LOADGEN_DIR); rm -rf $$d; mkdir -p $$d/data; \
+	@set -e; d='$(LOADGEN_DIR)'; if [ -z "$$d" ]; then d=$$(mktemp -d "$${TMPDIR:-/tmp}/jwtgate-loadgen.XXXXXX"); fi; \
+	mkdir -p "$$d/data"; echo "loadgen demo: server data, targets and results in $$d"; \
 	$(BIN)/jwtgate serve --addr 127.0.0.1:$(LOADGEN_PORT) --admin-addr 127.0.0.1:$(LOADGEN_ADMIN) \
 	  --data-dir $$d/data >$$d/jwtgate.log 2>&1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT INT TERM; \
-	for i in $$(seq 100); do curl -fs http://127.0.0.1:$(LOADGEN_PORT)/readyz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true; echo "loadgen demo: files in $$d"' EXIT INT TERM; \
+	up=; for i in $$(seq 100); do \
+	  if ! kill -0 $$pid 2>/dev/null; then break; fi; \
+	  if curl -fs http://127.0.0.1:$(LOADGEN_PORT)/readyz >/dev/null 2>&1; then up=1; break; fi; sleep 0.1; done; \
+	if [ -z "$$up" ]; then echo "jwtgate did not start on 127.0.0.1:$(LOADGEN_PORT)/$(LOADGEN_ADMIN); its log ($$d/jwtgate.log):" >&2; \
+	  cat $$d/jwtgate.log >&2; exit 1; fi; \
 	$(BIN)/loadgen mint --admin-url http://127.0.0.1:$(LOADGEN_ADMIN) --admin-token-file $$d/data/admin-token \
 	  --url http://127.0.0.1:$(LOADGEN_PORT)/v1/verify --project demo --count $(LOADGEN_COUNT) \
 	  --unique $(LOADGEN_UNIQUE) --mix '$(LOADGEN_MIX)' -o $$d/targets.jsonl; \
@@ -59,7 +69,7 @@ loadgen-bench:
 # loadgen-docs: refresh docs/img/loadgen-* from a demo run (needs chromium for the PNG).
 loadgen-docs: loadgen
 	$(call _loadgen_run,$(BIN)/loadgen attack -t $$d/targets.jsonl --rate $(LOADGEN_RATE) --duration $(LOADGEN_DURATION) -o $$d/out | tee $$d/attack.txt; \
-	  $(BIN)/loadgen capacity -t $$d/targets.jsonl --slo $(LOADGEN_SLO) --start 500 --step-duration 3s --max-steps 8 -o $$d/capacity | tee $$d/capacity.txt)
-	cp $(LOADGEN_DIR)/capacity/capacity.svg docs/img/loadgen-capacity.svg
-	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=5000 \
-	  --screenshot=docs/img/loadgen-plot.png --window-size=1200,700 file://$(LOADGEN_DIR)/out/plot.html
+	  $(BIN)/loadgen capacity -t $$d/targets.jsonl --slo $(LOADGEN_SLO) --start 500 --step-duration 3s --max-steps 8 -o $$d/capacity | tee $$d/capacity.txt; \
+	  cp $$d/capacity/capacity.svg docs/img/loadgen-capacity.svg; \
+	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=5000 \
+	    --screenshot=docs/img/loadgen-plot.png --window-size=1200,700 file://$$d/out/plot.html)

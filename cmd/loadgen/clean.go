@@ -28,7 +28,7 @@ func runClean(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		caFile      = caFileFlag(fs, "an https:// --admin-url")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: loadgen clean --targets FILE [flags]\n\nDeletes from the server the keys that \"loadgen mint\" generated and\nregistered for FILE: the lg-* kids its manifest lists. Keys you named\nwith --kid are never deleted. A key already gone is not an error.\n\nExample:\n  loadgen clean -t targets.jsonl --admin-token-file ./jwtgate-data/admin-token\n\n%s", cli.FlagUsages(fs))
+		fmt.Fprintf(stderr, "Usage: loadgen clean --targets FILE [flags]\n\nDeletes from the server the keys that \"loadgen mint\" generated and\nregistered for FILE: the lg-* kids its manifest lists. Keys you named\nwith --kid are never deleted. A key already gone is not an error; a key\nthat just verified tokens is deleted all the same (?force=true: these are\nloadgen's own test keys, not a rotation).\n\nExample:\n  loadgen clean -t targets.jsonl --admin-token-file ./jwtgate-data/admin-token\n\n%s", cli.FlagUsages(fs))
 	}
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code

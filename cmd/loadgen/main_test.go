@@ -321,7 +321,7 @@ func TestCLIMintKIDAndClean(t *testing.T) {
 
 	gen := filepath.Join(dir, "gen.jsonl")
 	if code, out, errs := runCLI(t, "mint", "--project", "myapp", "--count", "10", "--mix", "valid=9,key_inactive=1", "--keys", "1",
-		"--key-file", keyFile, "--admin-url", admin, "--admin-token", adminToken, "-o", gen); code != 0 {
+		"--key-file", keyFile, "--admin-url", admin, "--admin-token", adminToken, "--url", "http://"+srv.Addr()+"/v1/verify", "-o", gen); code != 0 {
 		t.Fatalf("mint: %d\n%s\n%s", code, out, errs)
 	}
 	kids := func() []string {
@@ -334,6 +334,12 @@ func TestCLIMintKIDAndClean(t *testing.T) {
 	if n := len(kids()); n != 3 { // mine-1, the run's key, its inactive key
 		t.Fatalf("keys before clean: %v", kids())
 	}
+	// The run's key verifies tokens, so the rotation guardrail would
+	// refuse a plain DELETE for the next max TTL: clean still deletes it.
+	if code, out, errs := runCLI(t, "attack", "-t", gen, "--rate", "200/s", "--duration", "300ms", "--connections", "2"); code != 0 {
+		t.Fatalf("attack: %d\n%s\n%s", code, out, errs)
+	}
+	time.Sleep(1500 * time.Millisecond) // the server's usage flush (1 s)
 	code, out, errs = runCLI(t, "clean", "-t", gen, "--admin-url", admin, "--admin-token", adminToken)
 	if code != 0 || !strings.Contains(out, "deleted 2 keys") {
 		t.Fatalf("clean: exit %d\n%s\n%s", code, out, errs)
