@@ -14,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/engine/enginetest"
+	"github.com/jwtgate/jwtgate/server"
 )
 
 // rssOf reads the resident set size of process pid.
@@ -133,5 +137,43 @@ func TestNewDatabaseSyncsDataDir(t *testing.T) {
 	closer.Close()
 	if len(synced) != 0 {
 		t.Errorf("reopening synced %q", synced)
+	}
+}
+
+// Issue 9 item 2: a key stored as "." or ".." by an older version can be
+// read, deactivated and deleted with jwtgate keys (through the
+// /v1/projects/{project}/key?kid= form; no path segment can carry it).
+func TestKeysCLILegacyDotKID(t *testing.T) {
+	store := engine.NewMemoryStore()
+	pub := &enginetest.Key("rsa2048-a").PublicKey
+	for _, kid := range []string{".", ".."} {
+		k := &engine.Key{KID: kid, Project: "acme", Public: pub, Status: engine.StatusActive, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if err := store.Create(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Store: store, AdminToken: testToken,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	common := []string{"--admin-url", "http://" + srv.AdminAddr(), "--admin-token", testToken, "--project", "acme"}
+	for _, kid := range []string{".", ".."} {
+		if code, out, errs := runCLI(t, append([]string{"keys", "get", "--kid", kid}, common...)...); code != 0 || !strings.Contains(out, `"kid": "`+kid+`"`) && !strings.Contains(out, `"kid":"`+kid+`"`) {
+			t.Errorf("keys get --kid %s: %d %s %s", kid, code, out, errs)
+		}
+		if code, out, errs := runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive"}, common...)...); code != 0 {
+			t.Errorf("keys update --kid %s: %d %s %s", kid, code, out, errs)
+		}
+		if code, out, errs := runCLI(t, append([]string{"keys", "delete", "--kid", kid}, common...)...); code != 0 {
+			t.Errorf("keys delete --kid %s: %d %s %s", kid, code, out, errs)
+		}
+		if _, err := store.Get(context.Background(), kid); err == nil {
+			t.Errorf("kid %q still stored after keys delete", kid)
+		}
 	}
 }
