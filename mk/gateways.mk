@@ -12,14 +12,20 @@
 GATEWAY_ROUNDS ?= 6
 GATEWAY_BENCHTIME ?= 1s
 
-.PHONY: bench-gateways test-gateways
+.PHONY: bench-gateways bench-gateways-smoke test-gateways
+
+# Every gateway benchmark once (part of make test, like bench-smoke).
+bench-gateways-smoke:
+	JWTGATE_BENCH_SMOKE=1 $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 5m ./bench/gateway/
+
+TEST_EXTRA += bench-gateways-smoke
 
 bench-gateways:
 	@set -e; bin=$$(mktemp -d)/bench.test; trap 'rm -rf "$$(dirname $$bin)"' EXIT; \
-	$(GO) test -c -o "$$bin" ./bench/; rm -f bench-gateways.txt; \
+	$(GO) test -c -o "$$bin" ./bench/gateway/; rm -f bench-gateways.txt; \
 	for i in $$(seq $(GATEWAY_ROUNDS)); do \
 	  echo "round $$i/$(GATEWAY_ROUNDS)" >&2; \
-	  (cd bench && "$$bin" -test.run '^$$' -test.bench '^BenchmarkGateway$$' -test.benchmem -test.benchtime $(GATEWAY_BENCHTIME) -test.count 1) | tee -a bench-gateways.txt | grep '^Benchmark' >&2; \
+	  (cd bench/gateway && "$$bin" -test.run '^$$' -test.bench '^BenchmarkGateway$$' -test.benchmem -test.benchtime $(GATEWAY_BENCHTIME) -test.count 1) | tee -a bench-gateways.txt | grep '^Benchmark' >&2; \
 	done; echo "wrote bench-gateways.txt"
 
 # Caddy is built from its Go module (CADDY_VERSION) in $(BIN)/caddy-build,
