@@ -332,11 +332,15 @@ func (s *Server) createToken(ctx *fasthttp.RequestCtx, p principal) {
 	t, secret := admin.NewToken(req.Project, req.Scope, req.Label, time.Now())
 	c, cancel := opContext()
 	defer cancel()
-	if err := s.tokens.CreateToken(c, t); err != nil {
+	ev := s.newEvent(p, admin.Event{Action: admin.ActionTokenCreated, Project: t.Project, TokenID: t.ID})
+	if err := s.tokens.CreateToken(admin.WithEvent(c, ev), t); err != nil {
 		s.storeError(ctx, "create token", req.Project, "", err)
 		return
 	}
-	s.audit(p, admin.Event{Action: admin.ActionTokenCreated, Project: t.Project, TokenID: t.ID, After: admin.TokenSnapshot(t)})
+	if !ev.Recorded {
+		ev.After = admin.TokenSnapshot(t)
+	}
+	s.finishAudit(ev)
 	s.log.Info("admin token created", "token_id", t.ID, "project", t.Project, "scope", t.Scope)
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	writeJSON(ctx, fasthttp.StatusCreated, createdToken{TokenObject: t.Object(), Token: secret})
@@ -350,7 +354,8 @@ func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, p principal, id string) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	c, cancel := opContext()
 	defer cancel()
-	before, err := s.tokens.RevokeToken(c, id, now)
+	ev := s.newEvent(p, admin.Event{Action: admin.ActionTokenRevoked, TokenID: id})
+	before, err := s.tokens.RevokeToken(admin.WithEvent(c, ev), id, now)
 	if errors.Is(err, admin.ErrTokenNotFound) {
 		adminError(ctx, fasthttp.StatusNotFound, "not_found", "no valid admin token with this id (unknown or already revoked)")
 		return
@@ -359,10 +364,12 @@ func (s *Server) revokeToken(ctx *fasthttp.RequestCtx, p principal, id string) {
 		s.storeError(ctx, "revoke token", "", "", err)
 		return
 	}
-	after := before.Clone()
-	after.RevokedAt = now
-	s.audit(p, admin.Event{Action: admin.ActionTokenRevoked, Project: before.Project, TokenID: id,
-		Before: admin.TokenSnapshot(before), After: admin.TokenSnapshot(after)})
+	if !ev.Recorded {
+		after := before.Clone()
+		after.RevokedAt = now
+		ev.Project, ev.Before, ev.After = before.Project, admin.TokenSnapshot(before), admin.TokenSnapshot(after)
+	}
+	s.finishAudit(ev)
 	s.log.Info("admin token revoked", "token_id", id, "project", before.Project)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }

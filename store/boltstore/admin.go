@@ -204,7 +204,7 @@ func (s *Store) CreateToken(ctx context.Context, t *admin.Token) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: encode token: %w", err)
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		tb, hb := tx.Bucket(bucketTokens), tx.Bucket(bucketTokenHashes)
 		if tb.Get([]byte(t.ID)) != nil || hb.Get(t.Hash[:]) != nil {
 			return admin.ErrTokenExists
@@ -212,8 +212,19 @@ func (s *Store) CreateToken(ctx context.Context, t *admin.Token) error {
 		if err := tb.Put([]byte(t.ID), val); err != nil {
 			return err
 		}
-		return hb.Put(t.Hash[:], []byte(t.ID))
+		if err := hb.Put(t.Hash[:], []byte(t.ID)); err != nil {
+			return err
+		}
+		if e := admin.EventFrom(ctx); e != nil {
+			e.Before, e.After = nil, admin.TokenSnapshot(t)
+			return appendAuditTx(tx, e)
+		}
+		return nil
 	})
+	if err == nil {
+		markRecorded(ctx)
+	}
+	return err
 }
 
 // TokenByHash implements admin.TokenStore.
@@ -280,10 +291,20 @@ func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) (*adm
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketTokens).Put([]byte(id), val)
+		if err := tx.Bucket(bucketTokens).Put([]byte(id), val); err != nil {
+			return err
+		}
+		if e := admin.EventFrom(ctx); e != nil {
+			after := before.Clone()
+			after.RevokedAt = now
+			e.Project, e.Before, e.After = before.Project, admin.TokenSnapshot(before), admin.TokenSnapshot(after)
+			return appendAuditTx(tx, e)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	markRecorded(ctx)
 	return before, nil
 }

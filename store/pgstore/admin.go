@@ -164,8 +164,17 @@ func (s *Store) CreateToken(ctx context.Context, t *admin.Token) error {
 		r := t.RevokedAt.UTC()
 		revoked = &r
 	}
-	_, err := s.pool.Exec(ctx, "INSERT INTO jwtgate_admin_tokens ("+tokenColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		t.ID, t.Project, t.Scope, t.Label, t.Hash[:], t.CreatedAt.UTC(), revoked)
+	err := s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, "INSERT INTO jwtgate_admin_tokens ("+tokenColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			t.ID, t.Project, t.Scope, t.Label, t.Hash[:], t.CreatedAt.UTC(), revoked); err != nil {
+			return err
+		}
+		if e := admin.EventFrom(ctx); e != nil {
+			e.Before, e.After = nil, admin.TokenSnapshot(t)
+			return insertAudit(ctx, q, e)
+		}
+		return nil
+	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return admin.ErrTokenExists
@@ -213,9 +222,23 @@ func (s *Store) ListTokens(ctx context.Context, project string) ([]*admin.Token,
 
 // RevokeToken implements admin.TokenStore.
 func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) (*admin.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `UPDATE jwtgate_admin_tokens SET revoked_at = $2
-		WHERE id = $1 AND revoked_at IS NULL
-		RETURNING id, project, scope, label, hash, created_at, NULL::timestamptz`, id, now.UTC()))
+	var t *admin.Token
+	err := s.inTx(ctx, func(q querier) error {
+		var err error
+		t, err = scanToken(q.QueryRow(ctx, `UPDATE jwtgate_admin_tokens SET revoked_at = $2
+			WHERE id = $1 AND revoked_at IS NULL
+			RETURNING id, project, scope, label, hash, created_at, NULL::timestamptz`, id, now.UTC()))
+		if err != nil {
+			return err
+		}
+		if e := admin.EventFrom(ctx); e != nil {
+			after := t.Clone()
+			after.RevokedAt = now.UTC()
+			e.Project, e.Before, e.After = t.Project, admin.TokenSnapshot(t), admin.TokenSnapshot(after)
+			return insertAudit(ctx, q, e)
+		}
+		return nil
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, admin.ErrTokenNotFound
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,6 +228,26 @@ func RunAdmin(t *testing.T, open func(t *testing.T) AdminStore) {
 		}
 		if _, err := s.RevokeToken(ctx, "tok_aaaaaaaaaaaaaaaa", revokedAt); !errors.Is(err, admin.ErrTokenNotFound) {
 			t.Fatalf("RevokeToken(unknown) = %v, want ErrTokenNotFound", err)
+		}
+
+		// With an audit event in ctx, the record is written with the change.
+		t4, _ := admin.NewToken("proj-d", admin.ScopeRead, "", base)
+		ce := &admin.Event{Time: base, ActorType: admin.ActorRoot, Action: admin.ActionTokenCreated, Project: "proj-d", TokenID: t4.ID}
+		if err := s.CreateToken(admin.WithEvent(ctx, ce), t4); err != nil || !ce.Recorded || ce.ID == 0 || ce.After == nil {
+			t.Fatalf("CreateToken with an event: %v, %+v", err, ce)
+		}
+		dup := &admin.Event{Time: base, ActorType: admin.ActorRoot, Action: admin.ActionTokenCreated}
+		if err := s.CreateToken(admin.WithEvent(ctx, dup), t4); !errors.Is(err, admin.ErrTokenExists) || dup.Recorded {
+			t.Fatalf("CreateToken(duplicate) with an event: %v, recorded %v", err, dup.Recorded)
+		}
+		re := &admin.Event{Time: base, ActorType: admin.ActorRoot, Action: admin.ActionTokenRevoked, TokenID: t4.ID}
+		if _, err := s.RevokeToken(admin.WithEvent(ctx, re), t4.ID, revokedAt); err != nil || !re.Recorded || re.Project != "proj-d" ||
+			!strings.Contains(string(re.Before), `"revoked_at":null`) || strings.Contains(string(re.After), `"revoked_at":null`) {
+			t.Fatalf("RevokeToken with an event: %v, %+v", err, re)
+		}
+		l := listAudit(t, s, admin.AuditFilter{Limit: 10})
+		if len(l) != 2 || l[0].Action != admin.ActionTokenRevoked || l[1].Action != admin.ActionTokenCreated || l[0].Project != "proj-d" {
+			t.Fatalf("audit trail of the token: %d events", len(l))
 		}
 	})
 }
