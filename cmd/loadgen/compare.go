@@ -19,17 +19,11 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: loadgen compare OLD NEW [--threshold 10%%]\n\nCompares two JSON summaries of the same kind: attack or report summaries\n(summary.json: throughput, latency quantiles, verdicts, gates) or capacity\nsummaries (capacity.json: capacity, gates). OLD is typically the last\nrelease's. Exit status 1 on a regression: throughput or capacity lower, or\na quantile higher, by more than --threshold; more wrong verdicts or failed\nrequests; a gate failing in NEW that did not fail in OLD. 2 for usage\nerrors.\n\n%s", cli.FlagUsages(fs))
 	}
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "loadgen compare: %v (see --help)\n", err)
-		return exitUsage
+	if ok, code := cli.Parse(fs, "loadgen compare", args, stderr, true); !ok {
+		return code
 	}
 	if fs.NArg() != 2 {
-		fmt.Fprintf(stderr, "loadgen compare: want two summaries, OLD and NEW; got %d arguments (see --help)\n", fs.NArg())
-		return exitUsage
+		return usageFail(stderr, "compare", fmt.Errorf("want two summaries, OLD and NEW; got %d arguments", fs.NArg()))
 	}
 	th, err := parsePercent(*threshold)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,17 +21,11 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: loadgen report DIR... [flags]\n\nMerges the --output directories of several generators that attacked at\nthe same time (loadgen attack --shard i/n -o DIR, one per generator) into\none report: latency quantiles over every request of every generator, the\nverdict table per class, and the gates: every verdict as expected, every\nshard present once, each --slo. Exit status 1 when a gate failed, 2 for\nusage errors.\n\n%s", cli.FlagUsages(fs))
 	}
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "loadgen report: %v (see --help)\n", err)
-		return exitUsage
+	if ok, code := cli.Parse(fs, "loadgen report", args, stderr, true); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "loadgen report: want one or more attack --output directories (see --help)")
-		return exitUsage
+		return usageFail(stderr, "report", errors.New("want one or more attack --output directories"))
 	}
 	rep, err := loadgen.Merge(fs.Args(), slos)
 	if err != nil {
