@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/store/boltstore"
 	"github.com/jwtgate/jwtgate/store/storetest"
@@ -37,6 +38,17 @@ func TestRegistry(t *testing.T) {
 
 func TestAdminConformance(t *testing.T) {
 	storetest.RunAdmin(t, func(t *testing.T) storetest.AdminStore {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestJWKSSourceConformance(t *testing.T) {
+	storetest.RunJWKS(t, func(t *testing.T) admin.JWKSSourceStore {
 		s, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"))
 		if err != nil {
 			t.Fatal(err)

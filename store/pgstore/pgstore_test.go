@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
 	"github.com/jwtgate/jwtgate/internal/pgtest"
 	"github.com/jwtgate/jwtgate/store/pgstore"
@@ -425,4 +426,10 @@ func TestChangeRevision(t *testing.T) {
 		return err
 	})
 	step("TRUNCATE", 1, func() error { _, err := s.Pool().Exec(ctx, "TRUNCATE jwtgate_keys"); return err })
+}
+
+func TestJWKSSourceConformance(t *testing.T) {
+	storetest.RunJWKS(t, func(t *testing.T) admin.JWKSSourceStore {
+		return open(t, pgtest.Start(t), pgstore.WithoutListener())
+	})
 }

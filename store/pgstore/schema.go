@@ -135,6 +135,13 @@ var migrations = []string{
 		created_at timestamptz NOT NULL,
 		revoked_at timestamptz
 	);`,
+
+	// 4: the projects' JWKS sources (admin.JWKSSource as a JSON document;
+	// the importer changes it under a row lock, so nodes take turns).
+	`CREATE TABLE jwtgate_jwks_sources (
+		project text  PRIMARY KEY CHECK (length(project) BETWEEN 1 AND 63),
+		doc     jsonb NOT NULL
+	);`,
 }
 
 // SchemaVersion is the schema version this build creates and expects.
