@@ -94,6 +94,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		route, tokenID = routeToken, id
 	} else if path == routeAudit {
 		route = routeAudit
+	} else if isProjects && len(parts) == 2 && parts[1] == "jwks-source" {
+		route = routeJWKSSource
 	}
 	p, ok := s.authenticate(ctx, route)
 	if !ok {
@@ -165,6 +167,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		if requireRoot(ctx, p) {
 			s.handleTokens(ctx, p, tokenID)
 		}
+	case routeJWKSSource:
+		s.handleJWKSSource(ctx, p, parts[0])
 	case routeAudit:
 		if !ctx.IsGet() {
 			methodNotAllowed(ctx, allowAudit)

@@ -105,6 +105,9 @@ type Config struct {
 	// header over the token limit is 401 token_too_large. Default: the
 	// engine's max token size + 8 KiB, at least DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// JWKS configures the import of keys from JWKS URLs (with a store
+	// that keeps JWKS sources).
+	JWKS JWKSImportConfig
 	// ShutdownDelay keeps serving (with /readyz at 503) this long before
 	// the listeners close, so that load balancers notice. Default 0.
 	ShutdownDelay time.Duration
@@ -148,6 +151,7 @@ type Server struct {
 	adminHash    [sha256.Size]byte
 	tokens       admin.TokenStore // nil when the store keeps no admin tokens
 	auditStore   admin.AuditStore // nil when the store keeps no audit trail
+	jwksImp      *importer        // nil when the store keeps no JWKS sources
 	authLog      authFailLog
 	adminToken   string
 	adminPath    string
@@ -244,6 +248,9 @@ func New(cfg Config) (*Server, error) {
 	// (engine.ChangeFeed), before loading the registry index.
 	s.tokens, _ = cfg.Store.(admin.TokenStore)
 	s.auditStore, _ = cfg.Store.(admin.AuditStore)
+	if js, ok := cfg.Store.(admin.JWKSSourceStore); ok {
+		s.jwksImp = newImporter(s, js, cfg.JWKS)
+	}
 	if s.auditStore == nil {
 		s.log.Warn("the key store keeps no audit trail and no scoped admin tokens; admin changes are only logged")
 	}
@@ -454,6 +461,9 @@ func (s *Server) Start() error {
 	}
 	s.flushStop, s.flushDone = make(chan struct{}), make(chan struct{})
 	go s.flushLoop()
+	if s.jwksImp != nil {
+		s.jwksImp.start()
+	}
 	vln, admLn := net.Listener(ln), net.Listener(aln)
 	if s.tlsVerify != nil {
 		vln = tls.NewListener(ln, s.tlsVerify.config("http/1.1"))
@@ -639,6 +649,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if s.tlsStop != nil {
 		close(s.tlsStop)
 		<-s.tlsDone
+	}
+	if s.jwksImp != nil {
+		s.jwksImp.shutdown()
 	}
 	close(s.flushStop)
 	<-s.flushDone

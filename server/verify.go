@@ -164,6 +164,9 @@ func (s *Server) verify(ctx *fasthttp.RequestCtx) {
 			ctx.SetBody(bodyUnavailable)
 			return
 		}
+		if err == engine.ErrUnknownKID && project != nil && s.jwksImp != nil {
+			s.jwksImp.unknownKID(project) // may refresh the project's JWKS source
+		}
 		code = codeOf(err)
 		if code == engine.CodeOK && other != nil && string(other) != string(project) {
 			// The query and the header name different projects: no
