@@ -83,7 +83,7 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),  // NAT64: may map to a private IPv4 address
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: may map to a private IPv4 address
 	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
 	netip.MustParsePrefix("2001:db8::/32"),
 }
