@@ -187,9 +187,6 @@ func (s *Server) finishAudit(e *admin.Event) {
 	}
 }
 
-// audit records an admin change already made (see finishAudit).
-func (s *Server) audit(p principal, e admin.Event) { s.finishAudit(s.newEvent(p, e)) }
-
 // parseForce reads ?force=true|false (at most once).
 func parseForce(ctx *fasthttp.RequestCtx) (force, ok bool) {
 	vals := ctx.QueryArgs().PeekMulti("force")
