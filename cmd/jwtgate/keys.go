@@ -68,6 +68,16 @@ var keysCommands = []keysCommand{
 			"audit trail records it. Deactivation is reversible; delete old keys later.",
 		example: "jwtgate keys rotate --project acme --public-key acme-2027.pub.pem --kid acme-2027\n  jwtgate keys rotate --project acme --finish",
 		flags:   []string{"public-key", "kid", "label", "finish", "force"}},
+	{name: "import-jwks", summary: "keep the project's keys in step with a JWKS URL", args: "--url URL [--refresh 5m] [--grace 24h]",
+		about: "Sets (or changes) the project's JWKS source and fetches it at once; prints\n" +
+			"the source's status (imported kids, refused keys, last error). Its RS256\n" +
+			"keys are registered with label jwks-import; keys it stops publishing are\n" +
+			"deactivated after --grace and deleted after another --grace. The URL\n" +
+			"must be https:// on a public address. Exit 1 when the fetch failed.",
+		example: "jwtgate keys import-jwks --project acme --url https://idp.example.com/.well-known/jwks.json",
+		flags:   []string{"url", "refresh", "grace"}},
+	{name: "jwks-status", summary: "show the project's JWKS source and its last fetch", example: "jwtgate keys jwks-status --project acme"},
+	{name: "jwks-remove", summary: "stop importing from the project's JWKS URL (its keys stay)", example: "jwtgate keys jwks-remove --project acme"},
 }
 
 func keysUsageText() string {
@@ -108,6 +118,7 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	project := fs.String("project", "", "project `ID` (required)")
 	kid, label, status, pubFile, outFile, bits := new(string), new(string), new(string), new(string), new(string), new(int)
 	force, finish := new(bool), new(bool)
+	jwksURL, refresh, grace := new(string), new(string), new(string)
 	for _, f := range spec.flags {
 		switch f {
 		case "kid":
@@ -126,6 +137,12 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 			fs.BoolVar(force, "force", false, "deactivate or delete even a key that verified a token within max TTL + leeway (recorded in the audit trail)")
 		case "finish":
 			fs.BoolVar(finish, "finish", false, "deactivate the older active key(s) instead of registering a new one")
+		case "url":
+			fs.StringVar(jwksURL, "url", "", "https:// `URL` of the project's JWK Set (required)")
+		case "refresh":
+			fs.StringVar(refresh, "refresh", "5m", "how often the JWKS is fetched (1s to 24h; a longer Cache-Control max-age wins)")
+		case "grace":
+			fs.StringVar(grace, "grace", "24h", "how long a key may be missing from the JWKS before it is deactivated, and then deleted (0s to 720h)")
 		}
 	}
 	adminURL := fs.String("admin-url", defaultAdminURL, "base `URL` of the admin listener (env JWTGATE_ADMIN_URL)")
@@ -148,7 +165,7 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	if ok, code := cli.Parse(fs, prog, args[1:], stderr, false); !ok {
 		return code
 	}
-	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout", "out", "bits", "force", "finish"); err != nil {
+	if err := applyEnv(fs, "project", "kid", "label", "status", "public-key", "timeout", "out", "bits", "force", "finish", "url", "refresh", "grace"); err != nil {
 		return cli.UsageError(stderr, prog, err.Error())
 	}
 	usageErr := func(msg string) int { return cli.UsageError(stderr, prog, msg) }
@@ -192,6 +209,16 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 			addBody["jwk"] = json.RawMessage(t)
 		} else {
 			addBody["public_key"] = string(raw)
+		}
+	}
+	if cmd == "import-jwks" {
+		if *jwksURL == "" {
+			return usageErr("--url is required: the https:// URL of the project's JWK Set")
+		}
+		for _, d := range []struct{ flag, val string }{{"--refresh", *refresh}, {"--grace", *grace}} {
+			if _, err := time.ParseDuration(d.val); err != nil {
+				return usageErr(d.flag + " " + d.val + ": not a duration (e.g. 5m, 24h)")
+			}
 		}
 	}
 	if cmd == "generate" && *outFile == "" {
@@ -240,6 +267,12 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		return c.generate(stdout, stderr, keysPath+":generate", body, *outFile)
 	case "list":
 		return c.do(stdout, stderr, http.MethodGet, keysPath, nil)
+	case "import-jwks":
+		return c.importJWKS(stdout, stderr, jwksSourcePath(*project), map[string]any{"url": *jwksURL, "refresh": *refresh, "grace": *grace})
+	case "jwks-status":
+		return c.do(stdout, stderr, http.MethodGet, jwksSourcePath(*project), nil)
+	case "jwks-remove":
+		return c.do(stdout, stderr, http.MethodDelete, jwksSourcePath(*project), nil)
 	case "get":
 		if !needKID() {
 			return usageErr("--kid is required")
@@ -407,4 +440,37 @@ func (c *keysClient) call(stderr io.Writer, method, path string, body any) ([]by
 		return nil, status, exitError
 	}
 	return raw, status, exitOK
+}
+
+func jwksSourcePath(project string) string {
+	return "/v1/projects/" + url.PathEscape(project) + "/jwks-source"
+}
+
+// importJWKS sets the JWKS source and prints its status; exit 1 when the
+// first fetch failed (the source stays set and is retried).
+func (c *keysClient) importJWKS(stdout, stderr io.Writer, path string, body any) int {
+	raw, _, code := c.call(stderr, http.MethodPut, path, body)
+	if code != exitOK {
+		return code
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, raw, "", "  ") == nil {
+		out.WriteByte('\n')
+		stdout.Write(out.Bytes())
+	} else {
+		stdout.Write(raw)
+	}
+	var st struct {
+		LastError *string           `json:"last_error"`
+		KeyErrors map[string]string `json:"key_errors"`
+	}
+	_ = json.Unmarshal(raw, &st)
+	for kid, msg := range st.KeyErrors {
+		fmt.Fprintf(stderr, "jwtgate keys import-jwks: key %s not imported: %s\n", kid, msg)
+	}
+	if st.LastError != nil {
+		fmt.Fprintf(stderr, "jwtgate keys import-jwks: the source is set, but fetching it failed: %s (it is retried; see jwtgate keys jwks-status)\n", *st.LastError)
+		return exitError
+	}
+	return exitOK
 }

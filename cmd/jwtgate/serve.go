@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,9 @@ type serveFlags struct {
 	idleTimeout, shutdownTimeout, shutdownDelay     time.Duration
 	concurrency, maxHeaderBytes                     int
 	logLevel, logFormat                             string
+	jwksAllowPrivate                                bool
+	jwksCAFile                                      string
+	jwksInterval                                    time.Duration
 }
 
 func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
@@ -75,6 +79,9 @@ func serveFlagSet(f *serveFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.IntVar(&f.concurrency, "concurrency", server.DefaultConcurrency, "most connections served at once per listener")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGINT/SIGTERM, keep serving this long with /readyz at 503 before closing the listeners")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest wait for in-flight requests on shutdown")
+	fs.BoolVar(&f.jwksAllowPrivate, "jwks-allow-private", false, "let JWKS imports (PUT /v1/projects/{project}/jwks-source) reach loopback, private and link-local addresses; off: only public addresses (SSRF protection)")
+	fs.StringVar(&f.jwksCAFile, "jwks-ca-file", "", "PEM CA certificates to trust for JWKS URLs instead of the system's")
+	fs.DurationVar(&f.jwksInterval, "jwks-interval", server.DefaultJWKSInterval, "how often a node looks for JWKS sources due a fetch")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -200,8 +207,26 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jwtgate serve: --tls-reload-interval %s: must be positive (e.g. 5s)\n", f.tlsReload)
 		return exitUsage
 	}
+	jwksCfg := server.JWKSImportConfig{AllowPrivate: f.jwksAllowPrivate, Interval: f.jwksInterval}
+	if f.jwksInterval <= 0 {
+		fmt.Fprintf(stderr, "jwtgate serve: --jwks-interval %s: must be positive (e.g. 5s)\n", f.jwksInterval)
+		return exitUsage
+	}
+	if f.jwksCAFile != "" {
+		pem, err := os.ReadFile(f.jwksCAFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "jwtgate serve: --jwks-ca-file: %v\n", err)
+			return exitUsage
+		}
+		jwksCfg.RootCAs = x509.NewCertPool()
+		if !jwksCfg.RootCAs.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "jwtgate serve: --jwks-ca-file %s: no PEM certificate in it\n", f.jwksCAFile)
+			return exitUsage
+		}
+	}
 	srv, err := server.New(server.Config{
-		TLS: verifyTLS, AdminTLS: adminTLS, TLSReloadInterval: f.tlsReload,
+		JWKS: jwksCfg,
+		TLS:  verifyTLS, AdminTLS: adminTLS, TLSReloadInterval: f.tlsReload,
 		Addr: f.addr, AdminAddr: f.adminAddr, GRPCAddr: f.grpcAddr, Store: store, DataDir: f.dataDir,
 		AdminToken: adminToken, AdminTokenFile: f.adminTokenFile,
 		EngineOptions: opts, ClaimHeaders: headers, Logger: log,
