@@ -118,8 +118,8 @@ type Config struct {
 type Invalidator = engine.Invalidator
 
 // InvalidationSource is implemented by stores that learn of changes made
-// elsewhere (another node); the server calls SetInvalidator right after
-// creating the Verifier.
+// elsewhere (another node); it is engine.ChangeFeed, and engine.New calls
+// SetInvalidator with the Verifier before loading its registry index.
 type InvalidationSource interface {
 	SetInvalidator(Invalidator)
 }

@@ -330,10 +330,10 @@ func (s *Store) Close() error {
 // Pool returns the connection pool (for tools and tests).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// SetInvalidator sets who is told about changes made elsewhere (the server
-// calls it with the Verifier right after creating it). It also drops
-// whatever the Invalidator cached before, which the listener may not have
-// covered.
+// SetInvalidator sets who is told about changes made elsewhere (engine.New
+// calls it with the Verifier, before loading its registry index). It also
+// drops whatever the Invalidator cached before, which the listener may not
+// have covered.
 func (s *Store) SetInvalidator(inv Invalidator) {
 	if inv == nil {
 		s.inv.Store(nil)
