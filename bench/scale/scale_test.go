@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ var (
 	flagStores = flag.String("scale.stores", "bolt,postgres", "stores to measure")
 	flagPrivs  = flag.Int("scale.privs", 16, "distinct RSA-2048 key pairs, reused round-robin across kids")
 	flagOut    = flag.String("scale.out", "", "also write the tables (markdown) to this file")
+	flagProf   = flag.String("scale.cpuprofile", "", "write a CPU profile of each hot set's chunks to <prefix>-<store>-<hot>-<round>.prof")
 )
 
 // tokenTTL: tokens are minted before the rounds start and must outlive
@@ -375,7 +377,19 @@ func TestScale(t *testing.T) {
 			for round := range *flagRounds {
 				for j := range g {
 					h := g[(j+round)%len(g)] // rotate the order: no hot set always goes first
+					if *flagProf != "" {
+						f, err := os.Create(fmt.Sprintf("%s-%s-%d-%d.prof", *flagProf, kind.name, h, round))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if err := pprof.StartCPUProfile(f); err != nil {
+							t.Fatal(err)
+						}
+					}
 					s := verifyChunk(t, nd, kind.name, h, round, tokens[h][round**flagTokens:(round+1)**flagTokens])
+					if *flagProf != "" {
+						pprof.StopCPUProfile()
+					}
 					t.Logf("round %d %s hot=%d: %.0f verifies/s, %d store reads", round+1, kind.name, h, s.rate(), s.reads)
 					samples = append(samples, s)
 				}
