@@ -15,9 +15,13 @@
 // Checks run cheapest first (size, shape, strict base64url and JSON,
 // algorithm, kid, claims) so that bad tokens are refused without an RSA
 // operation; the signature is always checked before a token is accepted.
-// Parsed keys live in a sharded LRU (hashicorp/golang-lru) with their
-// per-key precomputation; verified tokens in a bounded cache keyed by the
-// whole token. Changing or deleting a key through the Verifier, or calling
+// Prepared keys live in a sharded LRU (hashicorp/golang-lru) bounded in
+// bytes (WithKeyCacheBytes) with their per-key precomputation; verified
+// tokens in a bounded cache keyed by the whole token. With a store that can
+// list its kids (RegistryScanner), the Verifier keeps an index of the
+// registered kids, so that an unknown kid costs no store read, and warms
+// its key cache with the most recently used keys (RecentKeysLoader); Ready
+// tells when both are done. Changing or deleting a key through the Verifier, or calling
 // Invalidate for a change made elsewhere, takes effect before it returns.
 //
 // The package imports only the standard library and golang-lru; it has no
