@@ -289,6 +289,38 @@ func apiCases() []apiCase {
 		{name: "audit scoped", method: "GET", path: "/v1/audit", headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
 		{name: "audit POST", method: "POST", path: "/v1/audit", admin: true, status: 405},
 
+		// ---- admin listener: JWKS sources (no --jwks-allow-private: a
+		// name resolving to loopback is set, and its fetch is refused at
+		// connection time)
+		{name: "jwks-source put", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", admin: true,
+			body: `{"url":"https://localhost:1/jwks.json","refresh":"1h","grace":"1h"}`, status: 201,
+			check: func(t *testing.T, r apitest.Response) {
+				if e, _ := r.JSON(t)["last_error"].(string); !strings.Contains(e, "not a public address") {
+					t.Errorf("last_error = %q, want the loopback address refused", e)
+				}
+			}},
+		{name: "jwks-source put again", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", admin: true,
+			body: `{"url":"https://localhost:1/jwks.json"}`, status: 200},
+		{name: "jwks-source get", method: "GET", path: "/v1/projects/" + project + "/jwks-source", admin: true, status: 200},
+		{name: "jwks-source get scoped read", method: "GET", path: "/v1/projects/" + project + "/jwks-source", headers: bearer(scoped.read), status: 200},
+		{name: "jwks-source get none", method: "GET", path: "/v1/projects/nosource/jwks-source", admin: true, status: 404, check: wantCode("not_found")},
+		{name: "jwks-source get bad project", method: "GET", path: "/v1/projects/Bad!/jwks-source", admin: true, status: 400, check: wantCode("invalid_project")},
+		{name: "jwks-source get no token", method: "GET", path: "/v1/projects/" + project + "/jwks-source", status: 401},
+		{name: "jwks-source get other project", method: "GET", path: "/v1/projects/other/jwks-source", headers: bearer(scoped.read), status: 403, check: wantCode("forbidden")},
+		{name: "jwks-source put http", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", admin: true,
+			body: `{"url":"http://idp.example/jwks.json"}`, status: 400, check: wantCode("invalid_url")},
+		{name: "jwks-source put loopback", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", admin: true,
+			body: `{"url":"https://127.0.0.1/jwks.json"}`, status: 400, check: wantCode("invalid_url")},
+		{name: "jwks-source put no token", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", body: `{"url":"https://localhost:1/"}`, status: 401},
+		{name: "jwks-source put read token", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", headers: bearer(scoped.read), body: `{"url":"https://localhost:1/"}`, status: 403, check: wantCode("forbidden")},
+		{name: "jwks-source store without sources", server: "broken", method: "GET", path: "/v1/projects/" + project + "/jwks-source", admin: true, status: 501, check: wantCode("not_supported")},
+		{name: "jwks-source put store without sources", server: "broken", method: "PUT", path: "/v1/projects/" + project + "/jwks-source", admin: true, body: `{"url":"https://localhost:1/"}`, status: 501, check: wantCode("not_supported")},
+		{name: "jwks-source POST", method: "POST", path: "/v1/projects/" + project + "/jwks-source", admin: true, status: 405},
+		{name: "jwks-source delete read token", method: "DELETE", path: "/v1/projects/" + project + "/jwks-source", headers: bearer(scoped.read), status: 403},
+		{name: "jwks-source delete no token", method: "DELETE", path: "/v1/projects/" + project + "/jwks-source", status: 401},
+		{name: "jwks-source delete", method: "DELETE", path: "/v1/projects/" + project + "/jwks-source", admin: true, status: 204},
+		{name: "jwks-source delete again", method: "DELETE", path: "/v1/projects/" + project + "/jwks-source", admin: true, status: 404, check: wantCode("not_found")},
+
 		// ---- admin listener: metrics
 		{name: "metrics", method: "GET", path: "/metrics", status: 200},
 		{name: "metrics POST", method: "POST", path: "/metrics", status: 405},
