@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,8 @@ func New(store KeyStore, opts ...Option) (*Verifier, error) {
 		v.requiredErrs = append(v.requiredErrs, newRequiredClaimErrors(name))
 	}
 	attachClock(v, !cfg.customClock)
+	// A Verifier dropped without Close stops retrying registry loads too.
+	runtime.AddCleanup(v, func(r *registry) { r.closed.Store(true) }, &v.keys.reg)
 	// Listen to the store's changes before loading the registry index, so
 	// that nothing committed after the load's snapshot is missed. A feed
 	// calls InvalidateAll when given the Verifier, which starts the load.
