@@ -1,8 +1,6 @@
 package engine_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -12,9 +10,6 @@ import (
 // TestMain prints the CPU identity (benchstat configuration lines) before
 // benchmarks, so that every results file says which CPU it was measured on.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
-		fmt.Print(cpuinfo.Read().Config())
-	}
+	cpuinfo.PrintWhenBenchmarking()
 	os.Exit(m.Run())
 }

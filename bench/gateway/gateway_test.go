@@ -6,7 +6,6 @@ package gateway_test
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,10 +45,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envGatewayChild) == "1" {
 		os.Exit(gatewayChildMain())
 	}
-	flag.Parse()
-	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
-		fmt.Print(cpuinfo.Read().Config())
-	}
+	cpuinfo.PrintWhenBenchmarking()
 	code := m.Run()
 	stopGatewayChild()
 	os.Exit(code)

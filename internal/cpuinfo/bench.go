@@ -1,6 +1,8 @@
 package cpuinfo
 
 import (
+	"flag"
+	"fmt"
 	"runtime"
 	"testing"
 )
@@ -27,5 +29,17 @@ func (t *CPUTimer) Stop(n int) {
 	runtime.UnlockOSThread()
 	if t.ok && ok && n > 0 {
 		t.b.ReportMetric(float64(c1-t.c0)/float64(n), "cpu-ns/op")
+	}
+}
+
+// PrintWhenBenchmarking prints the CPU identity (benchstat configuration
+// lines) when the test binary was asked to run benchmarks, so that every
+// results file says which CPU it was measured on. Call it from TestMain.
+func PrintWhenBenchmarking() {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		fmt.Print(Read().Config())
 	}
 }
