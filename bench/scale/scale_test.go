@@ -486,8 +486,9 @@ func report(w io.Writer, r *registry, kinds []storeKind, hots []int, samples []s
 }
 
 // TestScaleSmall: the harness at 20,000 keys (8,000 with -race) on both
-// stores, asserting what the benchmark measures. A node is ready (index
-// loaded, cache warmed) within seconds; in steady state a hot set that fits
+// stores, asserting what the benchmark measures. A node starts with the
+// index loaded and the cache warmed (how long that takes is a figure for
+// make bench-scale, not an assertion here); in steady state a hot set that fits
 // the cache verifies with no store read at all; unknown kids cost none;
 // with a key cache bounded to about 2,000 keys and a 5,000-kid hot set, the
 // cache stays within its bound and each verify of an evicted key costs
@@ -506,8 +507,11 @@ func TestScaleSmall(t *testing.T) {
 			nd, done := startMeasured(t, kind)
 			s := verifyChunk(t, nd, kind.name, 5000, 0, tokens)
 			ns := done()
-			if ns.startup > 10*time.Second || ns.warmed != r.n || ns.indexed != r.n {
-				t.Errorf("start-up %s, %d keys warmed, %d kids indexed; want within 10 s, %d and %d", ns.startup, ns.warmed, ns.indexed, r.n, r.n)
+			// Start-up time is a performance figure: make bench-scale
+			// measures and publishes it; a test only logs it.
+			t.Logf("start-up %s", ns.startup)
+			if ns.warmed != r.n || ns.indexed != r.n {
+				t.Errorf("start-up: %d keys warmed, %d kids indexed; want %d and %d", ns.warmed, ns.indexed, r.n, r.n)
 			}
 			if s.reads != 0 || ns.readsAtStart != 0 {
 				t.Errorf("steady state: %d store reads during %d verifies (%d before them), want none", s.reads, s.verifies, ns.readsAtStart)
