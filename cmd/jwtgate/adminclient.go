@@ -70,6 +70,11 @@ func (e *apiError) Error() string {
 	if e.Code == "" {
 		return e.statusText
 	}
+	if e.Code == "key_in_use" {
+		// The server's message speaks of the HTTP API (?force=true); on the
+		// command line the override is a flag.
+		return fmt.Sprintf("%d %s: %s (jwtgate: the flag is --force)", e.Status, e.Code, e.Message)
+	}
 	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
 }
 

@@ -124,7 +124,7 @@ func TestCLIKeygenAddMintVerify(t *testing.T) {
 	}
 	// The key verified a token just now: the guardrail refuses, --force overrides.
 	code, _, errs = runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive"}, envAdmin...)...)
-	if code != 1 || !strings.Contains(errs, "409 key_in_use") || !strings.Contains(errs, "force") {
+	if code != 1 || !strings.Contains(errs, "409 key_in_use") || !strings.Contains(errs, "--force") {
 		t.Fatalf("update of a key in use: %d %q", code, errs)
 	}
 	code, out, _ = runCLI(t, append([]string{"keys", "update", "--kid", kid, "--status", "inactive", "--force"}, envAdmin...)...)
