@@ -30,12 +30,16 @@ const (
 	ActionKeyDeleted   = "key.deleted"   // DELETE
 	ActionTokenCreated = "token.created" // POST /v1/tokens
 	ActionTokenRevoked = "token.revoked" // DELETE /v1/tokens/{id}
+	// A project's JWKS source set or changed (PUT) and removed (DELETE).
+	ActionJWKSSourceSet     = "jwks_source.set"
+	ActionJWKSSourceDeleted = "jwks_source.deleted"
 )
 
 // Actions lists every audit action.
 var Actions = []string{
 	ActionKeyCreated, ActionKeyGenerated, ActionKeyImported, ActionKeyUpdated,
 	ActionKeyDeleted, ActionTokenCreated, ActionTokenRevoked,
+	ActionJWKSSourceSet, ActionJWKSSourceDeleted,
 }
 
 // ValidAction reports whether a is one of Actions.

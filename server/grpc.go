@@ -167,6 +167,9 @@ func (a *extAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 			s.metrics.observe(stripe, resultUnavailable, time.Since(start))
 			return nil, errGRPCUnavailable
 		}
+		if err == engine.ErrUnknownKID && len(project) > 0 && s.jwksImp != nil {
+			s.jwksImp.unknownKID(project) // may refresh the project's JWKS source
+		}
 		code = codeOf(err)
 		if code == engine.CodeOK && !agree {
 			code = engine.CodeAudienceMismatch

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -77,6 +78,21 @@ func toSourceObject(src *admin.JWKSSource) jwksSourceObject {
 	return o
 }
 
+// sourceSnapshot is a JWKS source's settings as the audit trail records
+// them (nil: did not exist).
+func sourceSnapshot(src *admin.JWKSSource) json.RawMessage {
+	if src == nil {
+		return nil
+	}
+	b, _ := json.Marshal(struct {
+		Project string `json:"project"`
+		URL     string `json:"url"`
+		Refresh string `json:"refresh"`
+		Grace   string `json:"grace"`
+	}{src.Project, src.URL, src.Refresh.String(), src.Grace.String()})
+	return b
+}
+
 func (s *Server) handleJWKSSource(ctx *fasthttp.RequestCtx, p principal, project string) {
 	method := string(ctx.Method())
 	switch method {
@@ -103,14 +119,16 @@ func (s *Server) handleJWKSSource(ctx *fasthttp.RequestCtx, p principal, project
 		}
 		writeJSON(ctx, fasthttp.StatusOK, toSourceObject(src))
 	case fasthttp.MethodDelete:
+		before, _ := s.jwksImp.store.GetJWKSSource(c, project)
 		if err := s.jwksImp.store.DeleteJWKSSource(c, project); err != nil {
 			s.sourceError(ctx, project, err)
 			return
 		}
+		s.finishAudit(s.newEvent(p, admin.Event{Action: admin.ActionJWKSSourceDeleted, Project: project, Before: sourceSnapshot(before)}))
 		s.log.Info("jwks source removed", "project", project)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	case fasthttp.MethodPut:
-		s.putJWKSSource(ctx, c, project)
+		s.putJWKSSource(ctx, c, p, project)
 	}
 }
 
@@ -135,7 +153,7 @@ func parseBoundedDuration(ctx *fasthttp.RequestCtx, name string, v *string, def,
 	return d, true
 }
 
-func (s *Server) putJWKSSource(ctx *fasthttp.RequestCtx, c context.Context, project string) {
+func (s *Server) putJWKSSource(ctx *fasthttp.RequestCtx, c context.Context, p principal, project string) {
 	var req jwksSourceRequest
 	if !readJSONBody(ctx, &req) {
 		return
@@ -158,8 +176,10 @@ func (s *Server) putJWKSSource(ctx *fasthttp.RequestCtx, c context.Context, proj
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	created := false
+	var before, after json.RawMessage
 	err := s.jwksImp.store.UpdateJWKSSource(c, project, func(cur *admin.JWKSSource) (*admin.JWKSSource, error) {
 		created = cur == nil
+		before = sourceSnapshot(cur)
 		if cur == nil {
 			cur = &admin.JWKSSource{Project: project, CreatedAt: now}
 		}
@@ -168,12 +188,14 @@ func (s *Server) putJWKSSource(ctx *fasthttp.RequestCtx, c context.Context, proj
 		}
 		cur.URL, cur.Refresh, cur.Grace, cur.UpdatedAt = *req.URL, refresh, grace, now
 		cur.NextFetch = time.Time{} // fetch now
+		after = sourceSnapshot(cur)
 		return cur, nil
 	})
 	if err != nil {
 		s.sourceError(ctx, project, err)
 		return
 	}
+	s.finishAudit(s.newEvent(p, admin.Event{Action: admin.ActionJWKSSourceSet, Project: project, Before: before, After: after}))
 	s.log.Info("jwks source set", "project", project, "url", *req.URL, "refresh", refresh.String(), "grace", grace.String())
 	// The first fetch happens now, so that the answer shows its outcome
 	// (unless another node holds the source: then the answer shows the

@@ -153,6 +153,9 @@ func (im *importer) runAll() {
 		default:
 		}
 		triggered := next[src.Project].wanted.Swap(false)
+		if !im.due(src, time.Now().UTC(), triggered, false) {
+			continue // the snapshot says so: no locking transaction
+		}
 		if _, err := im.sync(src.Project, triggered, false); err != nil && !errors.Is(err, admin.ErrSourceNotFound) {
 			im.s.log.Warn("jwks import: sync failed", "project", src.Project, "err", err.Error())
 		}
@@ -175,13 +178,8 @@ func (im *importer) sync(project string, triggered, force bool) (bool, error) {
 		if cur == nil {
 			return nil, admin.ErrSourceNotFound
 		}
-		if cur.LeaseOwner != "" && cur.LeaseOwner != im.node && now.Before(cur.LeaseUntil) {
-			return nil, nil // another node is at it
-		}
-		due := force || !now.Before(cur.NextFetch) ||
-			triggered && now.Sub(cur.LastAttempt) >= im.cfg.UnknownKIDInterval
-		if !due {
-			return nil, nil
+		if !im.due(cur, now, triggered, force) {
+			return nil, nil // not due, or another node is at it
 		}
 		cur.LeaseOwner, cur.LeaseUntil, cur.LastAttempt = im.node, now.Add(jwksLease), now
 		src = cur
@@ -245,6 +243,18 @@ func (im *importer) sync(project string, triggered, force bool) (bool, error) {
 		return cur, nil
 	})
 	return true, err
+}
+
+// due reports whether src should be fetched now by this node: no other
+// node holds its lease, and it is forced, scheduled, or triggered by an
+// unknown kid with the last attempt (by any node) older than
+// UnknownKIDInterval.
+func (im *importer) due(src *admin.JWKSSource, now time.Time, triggered, force bool) bool {
+	if src.LeaseOwner != "" && src.LeaseOwner != im.node && now.Before(src.LeaseUntil) {
+		return false
+	}
+	return force || !now.Before(src.NextFetch) ||
+		triggered && now.Sub(src.LastAttempt) >= im.cfg.UnknownKIDInterval
 }
 
 type importState struct {

@@ -131,6 +131,22 @@ func testImportRotateRetire(t *testing.T, st engine.KeyStore) {
 	}
 	// Removing the source leaves its keys.
 	lifecycletest.Want(t, "DELETE jwks-source", n.Root("DELETE", sourcePath("proj"), nil), 204, "")
+	for _, action := range []string{"jwks_source.set", "jwks_source.deleted"} {
+		evs, _ := n.Audit("action=" + action + "&project=proj")
+		if len(evs) != 1 {
+			t.Fatalf("audit %s = %v, want one event", action, evs)
+		}
+		if a, _ := evs[0]["actor"].(map[string]any); a["type"] != "root" {
+			t.Fatalf("audit %s = %v, want one by the root token", action, evs)
+		}
+		snap, _ := evs[0]["before"].(map[string]any)
+		if action == "jwks_source.set" {
+			snap, _ = evs[0]["after"].(map[string]any)
+		}
+		if snap["url"] != j.URL() || snap["grace"] != "1s" {
+			t.Fatalf("audit %s records %v, want the source's url and grace", action, evs[0])
+		}
+	}
 	lifecycletest.Want(t, "GET removed source", n.Root("GET", sourcePath("proj"), nil), 404, "not_found")
 	if s := verify(n, b, "kb", "proj"); s != 200 {
 		t.Fatalf("kb after the source was removed: %d, want 200", s)
