@@ -197,10 +197,11 @@ func (s *Server) putJWKSSource(ctx *fasthttp.RequestCtx, c context.Context, p pr
 	}
 	s.finishAudit(s.newEvent(p, admin.Event{Action: admin.ActionJWKSSourceSet, Project: project, Before: before, After: after}))
 	s.log.Info("jwks source set", "project", project, "url", *req.URL, "refresh", refresh.String(), "grace", grace.String())
-	// The first fetch happens now, so that the answer shows its outcome
-	// (unless another node holds the source: then the answer shows the
-	// state so far).
-	if _, err := s.jwksImp.sync(project, false, true); err != nil {
+	// The source is due now (NextFetch zero): fetch it here, so that the
+	// answer shows the outcome, unless this node's loop or another node
+	// got to it first (then the answer shows what that fetch found, or the
+	// state so far while another node holds it).
+	if _, err := s.jwksImp.sync(project, false); err != nil {
 		s.log.Warn("jwks import: sync failed", "project", project, "err", err.Error())
 	}
 	src, err := s.jwksImp.store.GetJWKSSource(c, project)

@@ -153,20 +153,20 @@ func (im *importer) runAll() {
 		default:
 		}
 		triggered := next[src.Project].wanted.Swap(false)
-		if !im.due(src, time.Now().UTC(), triggered, false) {
+		if !im.due(src, time.Now().UTC(), triggered) {
 			continue // the snapshot says so: no locking transaction
 		}
-		if _, err := im.sync(src.Project, triggered, false); err != nil && !errors.Is(err, admin.ErrSourceNotFound) {
+		if _, err := im.sync(src.Project, triggered); err != nil && !errors.Is(err, admin.ErrSourceNotFound) {
 			im.s.log.Warn("jwks import: sync failed", "project", src.Project, "err", err.Error())
 		}
 	}
 }
 
-// sync fetches the project's JWKS and applies it when it is due (force:
-// now; triggered: an unknown kid was seen, due when the last attempt is
-// older than UnknownKIDInterval) and no other node holds the source. It
-// reports whether it fetched.
-func (im *importer) sync(project string, triggered, force bool) (bool, error) {
+// sync fetches the project's JWKS and applies it when it is due
+// (scheduled, or triggered: an unknown kid was seen, due when the last
+// attempt is older than UnknownKIDInterval) and no other node holds the
+// source. It reports whether it fetched.
+func (im *importer) sync(project string, triggered bool) (bool, error) {
 	im.runMu.Lock()
 	defer im.runMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout+JWKSFetchTimeout)
@@ -178,7 +178,7 @@ func (im *importer) sync(project string, triggered, force bool) (bool, error) {
 		if cur == nil {
 			return nil, admin.ErrSourceNotFound
 		}
-		if !im.due(cur, now, triggered, force) {
+		if !im.due(cur, now, triggered) {
 			return nil, nil // not due, or another node is at it
 		}
 		cur.LeaseOwner, cur.LeaseUntil, cur.LastAttempt = im.node, now.Add(jwksLease), now
@@ -246,14 +246,13 @@ func (im *importer) sync(project string, triggered, force bool) (bool, error) {
 }
 
 // due reports whether src should be fetched now by this node: no other
-// node holds its lease, and it is forced, scheduled, or triggered by an
-// unknown kid with the last attempt (by any node) older than
-// UnknownKIDInterval.
-func (im *importer) due(src *admin.JWKSSource, now time.Time, triggered, force bool) bool {
+// node holds its lease, and it is scheduled, or triggered by an unknown
+// kid with the last attempt (by any node) older than UnknownKIDInterval.
+func (im *importer) due(src *admin.JWKSSource, now time.Time, triggered bool) bool {
 	if src.LeaseOwner != "" && src.LeaseOwner != im.node && now.Before(src.LeaseUntil) {
 		return false
 	}
-	return force || !now.Before(src.NextFetch) ||
+	return !now.Before(src.NextFetch) ||
 		triggered && now.Sub(src.LastAttempt) >= im.cfg.UnknownKIDInterval
 }
 
