@@ -197,21 +197,23 @@ func (im *importer) sync(project string, triggered bool) (bool, error) {
 	switch {
 	case ferr != nil:
 		// Nothing changes on a failed fetch: the keys stay as they are
-		// until the JWKS can be read again. Retry sooner than the refresh.
-		interval = min(src.Refresh, 30*time.Second)
+		// until the JWKS can be read again.
 		im.s.log.Warn("jwks import: fetch failed", "project", project, "err", ferr.Error())
 	case res.notModified:
-		im.apply(ctx, project, nil, src.Grace, &st, now, true)
+		ferr = im.apply(ctx, project, nil, src.Grace, &st, now, true)
 	default:
 		keys, keyErrs, perr := parseJWKS(res.body, im.s.v.KeyPolicy())
 		if perr != nil {
 			ferr = perr
-			interval = min(src.Refresh, 30*time.Second)
 			im.s.log.Warn("jwks import: the JWKS was refused", "project", project, "err", perr.Error())
 			break
 		}
 		st.keyErrors = keyErrs
-		im.apply(ctx, project, keys, src.Grace, &st, now, false)
+		ferr = im.apply(ctx, project, keys, src.Grace, &st, now, false)
+	}
+	if ferr != nil {
+		// Retry sooner than the refresh.
+		interval = min(src.Refresh, 30*time.Second)
 	}
 	if ferr == nil && res.maxAge > interval {
 		interval = min(res.maxAge, 24*time.Hour)
@@ -269,12 +271,12 @@ type importState struct {
 // key no longer published is deactivated after grace and deleted after
 // another grace. With onlyRetire (304: the JWKS did not change) only the
 // retirement runs.
-func (im *importer) apply(ctx context.Context, project string, keys []jwksKey, grace time.Duration, st *importState, now time.Time, onlyRetire bool) {
+func (im *importer) apply(ctx context.Context, project string, keys []jwksKey, grace time.Duration, st *importState, now time.Time, onlyRetire bool) error {
 	v := im.s.v
 	existing, err := v.ListKeys(ctx, project)
 	if err != nil {
 		im.s.log.Warn("jwks import: listing the project's keys failed", "project", project, "err", err.Error())
-		return
+		return errors.New("the key store could not list the project's keys; nothing was changed")
 	}
 	byKID := make(map[string]*engine.Key, len(existing))
 	for _, k := range existing {
@@ -342,6 +344,7 @@ func (im *importer) apply(ctx context.Context, project string, keys []jwksKey, g
 			delete(st.missing, kid) // deleted or taken over by hand
 		}
 	}
+	return nil
 }
 
 func (im *importer) event(e admin.Event) *admin.Event {

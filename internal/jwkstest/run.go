@@ -242,9 +242,11 @@ func testSSRF(t *testing.T, st engine.KeyStore) {
 
 func testKIDTaken(t *testing.T, st engine.KeyStore) {
 	a, b := enginetest.Key("rsa2048-a"), enginetest.Key("rsa2048-b")
-	j := NewJWKS(t, RSAJWK(a, "shared"), RSAJWK(b, "own"))
+	c := enginetest.Key("rsa2048-c")
+	j := NewJWKS(t, RSAJWK(a, "shared"), RSAJWK(b, "own"), RSAJWK(a, "byhand"))
 	n := Start(t, st, j, true)
-	lifecycletest.Want(t, "POST other's key", n.AddKey(lifecycletest.RootToken, "other", enginetest.Key("rsa2048-c"), "shared"), 201, "")
+	lifecycletest.Want(t, "POST other's key", n.AddKey(lifecycletest.RootToken, "other", c, "shared"), 201, "")
+	lifecycletest.Want(t, "POST a key by hand", n.AddKey(lifecycletest.RootToken, "proj", c, "byhand"), 201, "")
 	m := lifecycletest.Want(t, "PUT", PutSource(n, "proj", j.URL(), "1h", "1h"), 201, "")
 	if !slices.Equal(kids(m), []string{"own"}) {
 		t.Fatalf("imported_kids = %v, want [own]", kids(m))
@@ -258,6 +260,25 @@ func testKIDTaken(t *testing.T, st engine.KeyStore) {
 	}
 	if s := verify(n, a, "shared", "proj"); s != 401 {
 		t.Fatalf("a token of the JWKS's key under the taken kid: %d, want 401", s)
+	}
+	if e, _ := m["key_errors"].(map[string]any)["byhand"].(string); !strings.Contains(e, "by other means") {
+		t.Fatalf("key_errors[byhand] = %q, want the hand-registered key left alone", e)
+	}
+	if k := n.Root("GET", "/v1/projects/proj/keys/byhand", nil).JSON(t); k["label"] != "key byhand" {
+		t.Fatalf("the hand-registered key changed: %v", k)
+	}
+	if s := verify(n, c, "byhand", "proj"); s != 200 {
+		t.Fatalf("the hand-registered key: %d, want 200", s)
+	}
+
+	// The JWKS now names another key with kid "own": it replaces the old.
+	j.Set(RSAJWK(c, "own"))
+	lifecycletest.Want(t, "PUT again", PutSource(n, "proj", j.URL(), "1h", "1h"), 200, "")
+	Eventually(t, time.Second, "the new key of kid own verifies, the old one no longer", func() bool {
+		return verify(n, c, "own", "proj") == 200 && verify(n, b, "own", "proj") == 401
+	})
+	if evs, _ := n.Audit("action=key.deleted&kid=own"); len(evs) != 1 || !byImport(evs[0]) {
+		t.Fatalf("audit of the replaced key = %v, want one key.deleted by jwks-import", evs)
 	}
 }
 
