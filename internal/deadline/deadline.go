@@ -79,9 +79,9 @@ func (d *deadline) ask(t time.Time) (now bool) {
 	}
 	left := time.Until(t)
 	if left <= 0 {
-		n := t.UnixNano()
-		d.want.Store(n)
-		d.set.Store(n)
+		// set is left alone: a Read or Write applying an older deadline
+		// at this moment sees want move and applies this one after it.
+		d.want.Store(t.UnixNano())
 		return true
 	}
 	g := int64(left / 16)
@@ -97,17 +97,12 @@ func (d *deadline) ask(t time.Time) (now bool) {
 	return false
 }
 
-// pending returns the wanted deadline and whether the socket lacks it.
-func (d *deadline) pending() (time.Time, bool) {
-	w := d.want.Load()
-	if w == d.set.Load() {
-		return time.Time{}, false
-	}
-	d.set.Store(w)
+// unixTime is the deadline for want (0: none).
+func unixTime(w int64) time.Time {
 	if w == 0 {
-		return time.Time{}, true
+		return time.Time{}
 	}
-	return time.Unix(0, w), true
+	return time.Unix(0, w)
 }
 
 func (c *Conn) SetReadDeadline(t time.Time) error {
@@ -132,18 +127,24 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return nil
 }
 
+// Read hands the socket the wanted read deadline if it lacks it, until it
+// has the latest (a past deadline set from another goroutine meanwhile is
+// applied after the older one), then reads.
 func (c *Conn) Read(p []byte) (int, error) {
-	if t, ok := c.rd.pending(); ok {
-		if err := c.Conn.SetReadDeadline(t); err != nil {
+	for w := c.rd.want.Load(); w != c.rd.set.Load(); w = c.rd.want.Load() {
+		c.rd.set.Store(w)
+		if err := c.Conn.SetReadDeadline(unixTime(w)); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Read(p)
 }
 
+// Write does for the write deadline what Read does for the read deadline.
 func (c *Conn) Write(p []byte) (int, error) {
-	if t, ok := c.wd.pending(); ok {
-		if err := c.Conn.SetWriteDeadline(t); err != nil {
+	for w := c.wd.want.Load(); w != c.wd.set.Load(); w = c.wd.want.Load() {
+		c.wd.set.Store(w)
+		if err := c.Conn.SetWriteDeadline(unixTime(w)); err != nil {
 			return 0, err
 		}
 	}
