@@ -105,7 +105,9 @@ func dialControl(allowPrivate bool) func(network, address string, _ syscall.RawC
 			return fmt.Errorf("refusing to connect to %q: not an IP address", host)
 		}
 		if !allowPrivate && !publicAddr(ip) {
-			return fmt.Errorf("refusing to connect to %s: not a public address (a server started with --jwks-allow-private allows it)", ip.Unmap())
+			// The address is not named: last_error is shown to scoped
+			// tokens, and must not map internal names to addresses.
+			return errors.New("refusing to connect: the host resolves to an address that is not a public address (a server started with --jwks-allow-private allows it)")
 		}
 		return nil
 	}
@@ -190,6 +192,10 @@ func fetchJWKS(ctx context.Context, c *http.Client, rawURL, etag string) (*fetch
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, http.ErrHandlerTimeout) {
 			return nil, errors.New("the fetch took longer than 5s")
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			err = oe.Err // without the resolved address
 		}
 		return nil, errors.New("fetch failed: " + err.Error())
 	}

@@ -46,6 +46,9 @@ type importer struct {
 
 	runMu      sync.Mutex // one sync at a time on this node
 	stop, done chan struct{}
+	// base is cancelled on shutdown, ending a fetch in progress.
+	base   context.Context
+	cancel context.CancelFunc
 }
 
 // srcSignal is the verify path's note that a token named an unknown kid
@@ -64,8 +67,9 @@ func newImporter(s *Server, st admin.JWKSSourceStore, cfg JWKSImportConfig) *imp
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
+	base, cancel := context.WithCancel(context.Background())
 	return &importer{s: s, store: st, cfg: cfg, client: newJWKSClient(cfg), node: hex.EncodeToString(id[:]),
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), base: base, cancel: cancel}
 }
 
 // unknownKID is called by the verify path when a token for project named
@@ -102,6 +106,7 @@ func (im *importer) start() {
 }
 
 func (im *importer) shutdown() {
+	im.cancel()
 	if im.stop == nil {
 		return
 	}
@@ -169,7 +174,7 @@ func (im *importer) runAll() {
 func (im *importer) sync(project string, triggered bool) (bool, error) {
 	im.runMu.Lock()
 	defer im.runMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout+JWKSFetchTimeout)
+	ctx, cancel := context.WithTimeout(im.base, adminTimeout+JWKSFetchTimeout)
 	defer cancel()
 	now := time.Now().UTC()
 	var src *admin.JWKSSource

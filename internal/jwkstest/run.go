@@ -230,6 +230,8 @@ func testSSRF(t *testing.T, st engine.KeyStore) {
 	m := lifecycletest.Want(t, "PUT https://localhost", PutSource(n, "proj", byName, "1h", "1h"), 201, "")
 	if e, _ := m["last_error"].(string); !strings.Contains(e, "not a public address") {
 		t.Fatalf("last_error = %q, want the loopback address refused at dial time", e)
+	} else if strings.Contains(e, "127.0.0.1") || strings.Contains(e, "::1") {
+		t.Fatalf("last_error = %q names the address the host resolved to", e)
 	}
 	if got := j.Requests.Load(); got != 0 {
 		t.Fatalf("the JWKS server got %d requests, want 0", got)
