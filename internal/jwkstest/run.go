@@ -66,6 +66,30 @@ func TwoNodes(t *testing.T, sa, sb engine.KeyStore) {
 	if len(evs) != 1 {
 		t.Fatalf("kb imported %d times, want once: %v", len(evs), evs)
 	}
+
+	// Unknown kids on both nodes at once: one fetch for the pair.
+	c := enginetest.Key("rsa2048-c")
+	j2 := NewJWKS(t, RSAJWK(a, "k2a"))
+	lifecycletest.Want(t, "PUT proj2 on A", PutSource(na, "proj2", j2.URL(), "1h", "1h"), 201, "")
+	j2.Set(RSAJWK(a, "k2a"), RSAJWK(c, "k2c"))
+	time.Sleep(UnknownKIDInterval + 300*time.Millisecond)
+	var wg sync.WaitGroup
+	for _, n := range []*Node{na, nb, na, nb} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				verify(n, c, "k2c", "proj2")
+			}
+		}()
+	}
+	wg.Wait()
+	Eventually(t, 3*time.Second, "both nodes verify k2c after an unknown-kid refresh", func() bool {
+		return verify(na, c, "k2c", "proj2") == 200 && verify(nb, c, "k2c", "proj2") == 200
+	})
+	if got := j2.Requests.Load(); got != 2 {
+		t.Fatalf("fetches of proj2's JWKS after unknown kids on both nodes = %d, want 2 (the PUT's and one refresh)", got)
+	}
 }
 
 func testImportRotateRetire(t *testing.T, st engine.KeyStore) {
