@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"hash/maphash"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/jwtgate/jwtgate/engine/parallel"
 )
 
 // The registry index: a node keeps the kid of every registered key in
@@ -299,20 +299,11 @@ func (r *registry) warm() (int, error) {
 		return 0, err
 	}
 	entries := make([]*keyEntry, len(keys))
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(keys); i += workers {
-				if keys[i] != nil {
-					entries[i], _ = newKeyEntry(keys[i])
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(keys), func(i int) {
+		if keys[i] != nil {
+			entries[i], _ = newKeyEntry(keys[i])
+		}
+	})
 	warmed := 0
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]

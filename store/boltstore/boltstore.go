@@ -40,7 +40,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -49,6 +48,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/admin"
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/engine/parallel"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -542,18 +542,9 @@ func (s *Store) RecentKeys(ctx context.Context, n int) ([]*engine.Key, error) {
 	}
 	out := make([]*engine.Key, len(all))
 	errs := make([]error, len(all))
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(all); i += workers {
-				out[i], errs[i] = decodeKey(string(all[i].kid), all[i].raw)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(all), func(i int) {
+		out[i], errs[i] = decodeKey(string(all[i].kid), all[i].raw)
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

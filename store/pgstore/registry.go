@@ -5,14 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jwtgate/jwtgate/engine"
+	"github.com/jwtgate/jwtgate/engine/parallel"
 )
 
 var (
@@ -90,19 +89,10 @@ func (s *Store) RecentKeys(ctx context.Context, n int) ([]*engine.Key, error) {
 	}
 	out := make([]*engine.Key, len(rows))
 	errs := make([]error, len(rows))
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(rows); i += workers {
-				x := &rows[i]
-				out[i], errs[i] = decodeKey(x.kid, x.project, x.label, x.status, x.der, x.created, x.updated, x.last, x.counted)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(rows), func(i int) {
+		x := &rows[i]
+		out[i], errs[i] = decodeKey(x.kid, x.project, x.label, x.status, x.der, x.created, x.updated, x.last, x.counted)
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
