@@ -160,7 +160,7 @@ func TestDifferentialGolangJWT(t *testing.T) {
 				r = ""
 			}
 			if r == "" {
-				// iat is required by API.md; golang-jwt only checks it when present.
+				// iat is required by docs/API.md; golang-jwt only checks it when present.
 				var m map[string]any
 				parts := strings.Split(tk, ".")
 				if len(parts) == 3 {

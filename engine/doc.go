@@ -1,6 +1,6 @@
 // Package engine is jwtgate's verification core: it verifies RS256-signed
 // JWTs (RFC 7519, compact JWS per RFC 7515) against RSA public keys
-// registered per project, under the strict rules of API.md and RFC 8725.
+// registered per project, under the strict rules of docs/API.md and RFC 8725.
 //
 // A Verifier is built once over a KeyStore with New and is then immutable
 // and safe for concurrent use:

@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// Code is a stable verification error code, as listed in API.md. Codes are
+// Code is a stable verification error code, as listed in docs/API.md. Codes are
 // part of the public contract: the server puts them in response bodies and
 // the load generator checks them, so they never change spelling.
 type Code uint8
@@ -86,7 +86,7 @@ func (c Code) Message() string {
 	return "unknown error"
 }
 
-// Codes returns every error code (CodeOK excluded) in API.md order.
+// Codes returns every error code (CodeOK excluded) in docs/API.md order.
 func Codes() []Code {
 	out := make([]Code, 0, numCodes-1)
 	for c := CodeMissingToken; c < numCodes; c++ {

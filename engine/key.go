@@ -31,7 +31,7 @@ func (s KeyStatus) Valid() bool { return s == StatusActive || s == StatusInactiv
 const (
 	DefaultMinKeyBits = 2048
 	DefaultMaxKeyBits = 4096
-	// MaxKIDLength is the longest kid accepted (API.md kid pattern).
+	// MaxKIDLength is the longest kid accepted (docs/API.md kid pattern).
 	MaxKIDLength = 128
 	// MaxProjectLength is the longest project ID accepted.
 	MaxProjectLength = 63

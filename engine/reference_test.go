@@ -58,7 +58,7 @@ func (r *reference) verify(token string) error {
 		return err
 	}
 	// golang-jwt has no option to require iat; it checks it only when
-	// present (API.md requires it: a named strictness).
+	// present (docs/API.md requires it: a named strictness).
 	if iat, ok := claims["iat"].(float64); ok {
 		if exp := claims["exp"].(float64); exp-iat > float64(r.maxTTL) {
 			return errRef

@@ -21,7 +21,7 @@ import (
 var ErrUnavailable = errors.New("jwtgate: key store unavailable")
 
 // Verifier verifies RS256 JWTs against the keys of a KeyStore, under the
-// rules of API.md. It is immutable after New and safe for concurrent use;
+// rules of docs/API.md. It is immutable after New and safe for concurrent use;
 // Verify allocates nothing on its common paths when given a reused Claims.
 type Verifier struct {
 	cfg      config

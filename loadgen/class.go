@@ -11,7 +11,7 @@ import (
 )
 
 // Class is the verdict a minted token is expected to get: Valid, or one of
-// the API.md error codes. Its numeric value is the engine.Code of that
+// the docs/API.md error codes. Its numeric value is the engine.Code of that
 // verdict (Valid is engine.CodeOK).
 type Class uint8
 
@@ -36,7 +36,7 @@ func (c Class) String() string {
 // Code returns the engine code of the class (engine.CodeOK for Valid).
 func (c Class) Code() engine.Code { return engine.Code(c) }
 
-// ParseClass reads a class name: "valid" or an API.md error code.
+// ParseClass reads a class name: "valid" or an docs/API.md error code.
 func ParseClass(s string) (Class, bool) {
 	if s == "valid" {
 		return Valid, true
@@ -66,7 +66,7 @@ var classByName = func() map[string]Class {
 	return m
 }()
 
-// MintableClasses lists every class Mint can produce, in API.md order:
+// MintableClasses lists every class Mint can produce, in docs/API.md order:
 // valid and every error code a request's token can carry (missing_token is a
 // request without an Authorization header).
 func MintableClasses() []Class {
@@ -148,7 +148,7 @@ func (m Mix) Total() int {
 // Has reports whether c has a positive weight.
 func (m Mix) Has(c Class) bool { return int(c) < NumClasses && m.Weights[c] > 0 }
 
-// String formats the mix as ParseMix reads it, classes in API.md order.
+// String formats the mix as ParseMix reads it, classes in docs/API.md order.
 func (m Mix) String() string {
 	var parts []string
 	for _, c := range MintableClasses() {
@@ -210,7 +210,7 @@ func (m Mix) Counts(n int) [NumClasses]int {
 	return out
 }
 
-// sortedClasses returns the classes with a nonzero count, in API.md order.
+// sortedClasses returns the classes with a nonzero count, in docs/API.md order.
 func sortedClasses(counts map[Class]int) []Class {
 	out := make([]Class, 0, len(counts))
 	for c := range counts {

@@ -22,7 +22,7 @@
 //	rep.WriteText(os.Stdout)
 //
 // Every token carries its expected verdict in the X-Loadgen-Expect header
-// ("valid" or an API.md error code), which jwtgate ignores.
+// ("valid" or an docs/API.md error code), which jwtgate ignores.
 //
 // For safety the generator only sends to loopback addresses (127.0.0.0/8,
 // ::1, localhost) unless AllowRemote is set, and every run is bounded in

@@ -246,7 +246,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetBody(append(b, '\n'))
 }
 
-// keyObject is the API.md key object.
+// keyObject is the docs/API.md key object.
 type keyObject struct {
 	KID           string  `json:"kid"`
 	Project       string  `json:"project"`

@@ -1,4 +1,4 @@
-// Package server serves the jwtgate engine over valyala/fasthttp, as API.md
+// Package server serves the jwtgate engine over valyala/fasthttp, as docs/API.md
 // describes: a verify listener (/v1/verify, per-project JWKS, /healthz,
 // /readyz) and an admin listener (key registration and management behind a
 // bearer admin token, and /metrics), each on its own address.

@@ -30,7 +30,7 @@ type jwksSourceRequest struct {
 	Grace   *string `json:"grace"`
 }
 
-// jwksSourceObject is the API.md JWKS source object.
+// jwksSourceObject is the docs/API.md JWKS source object.
 type jwksSourceObject struct {
 	Project       string            `json:"project"`
 	URL           string            `json:"url"`
