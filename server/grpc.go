@@ -304,7 +304,13 @@ func (a *extAuthz) allowedCached(c *engine.Claims) *authv3.CheckResponse {
 	}
 	r := a.allowed(c)
 	a.codec.preEncode(r)
-	a.allowedCache.Add(key, r)
+	// A call racing this one may have cached its own response meanwhile:
+	// keep that one and drop this encoding (Add would replace it without
+	// the eviction callback, leaving its encoding in the codec for good).
+	if prev, ok, _ := a.allowedCache.PeekOrAdd(key, r); ok {
+		a.codec.forget(r)
+		return prev
+	}
 	return r
 }
 

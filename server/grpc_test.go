@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -367,5 +369,46 @@ func TestGRPCConnectionLimit(t *testing.T) {
 	defer cancel()
 	if _, err := second.Check(ctx, checkReq("/", nil)); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("second connection served while the first is open: %v", err)
+	}
+}
+
+// TestGRPCAllowedCacheEncodingsBounded: OK responses built for the same
+// token by calls racing each other leave no pre-encoding behind that the
+// bounded cache no longer holds (the codec's map must shrink with the
+// cache's evictions, or each race leaks one encoding for good).
+func TestGRPCAllowedCacheEncodingsBounded(t *testing.T) {
+	ts := startServer(t, Config{})
+	a := enginetest.Key("rsa2048-a")
+	ts.addKey("myapp", a, "k1", "")
+	ea := newExtAuthz(ts.srv)
+	static := 0
+	ea.codec.pre.Range(func(_, _ any) bool { static++; return true })
+	n := now()
+	const rounds, callers = 200, 8
+	for i := range rounds {
+		tok := []byte(token(a, "k1", "myapp", n, 300, map[string]any{"sub": fmt.Sprintf("user-%d", i)}))
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for range callers {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				c := engine.AcquireClaims()
+				defer engine.ReleaseClaims(c)
+				if err := ts.srv.v.VerifyForProject(tok, []byte("myapp"), c); err != nil {
+					t.Errorf("verify: %v", err)
+					return
+				}
+				start.Wait()
+				ea.allowedCached(c)
+			}()
+		}
+		start.Done()
+		done.Wait()
+	}
+	got := 0
+	ea.codec.pre.Range(func(_, _ any) bool { got++; return true })
+	if want := static + ea.allowedCache.Len(); got != want {
+		t.Fatalf("%d pre-encoded responses, want %d (%d static + %d cached)", got, want, static, ea.allowedCache.Len())
 	}
 }
