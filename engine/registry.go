@@ -396,9 +396,12 @@ func (v *Verifier) JWKS(ctx context.Context, project string) ([]byte, bool, erro
 	}
 	if c.epoch.Load() == ep && len(body) <= jwksCacheBytes/16 {
 		j.mu.Lock()
+		// Remove the stale document first: Add over it would replace it
+		// without the eviction callback, leaving its bytes counted.
+		j.lru.Remove(project)
 		j.lru.Add(project, &jwksEntry{epoch: ep, body: body})
 		j.bytes += len(body)
-		for j.bytes > jwksCacheBytes {
+		for j.bytes > jwksCacheBytes && j.lru.Len() > 0 {
 			j.lru.RemoveOldest()
 		}
 		j.mu.Unlock()
