@@ -258,10 +258,15 @@ func (c *keyCache) add(sh *keyShard, k string, e *keyEntry) {
 		e.revoked.Store(true)
 		return
 	}
-	if old, ok := sh.lru.Peek(k); ok && old == e {
-		return
+	if old, ok := sh.lru.Peek(k); ok {
+		if old == e {
+			return
+		}
+		// Add would replace it without onEvict: evict it first, so that
+		// it is revoked, its usage kept and its bytes uncounted.
+		sh.lru.Remove(k)
 	}
-	sh.lru.Add(k, e) // evicts (onEvict) a replaced entry or one past the count bound
+	sh.lru.Add(k, e) // evicts (onEvict) one past the count bound
 	sh.bytes += e.size
 	for sh.bytes > c.perShard {
 		if _, _, ok := sh.lru.RemoveOldest(); !ok {
