@@ -495,18 +495,30 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx, p principal, project string) {
 		adminError(ctx, fasthttp.StatusBadRequest, "invalid_kid", `kid must match ^[A-Za-z0-9._-]{1,128}$ and not be "." or ".."`)
 		return
 	}
+	nk := s.registerKey(ctx, p, admin.ActionKeyCreated, "add", k)
+	if nk == nil {
+		return
+	}
+	s.log.Info("key registered", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
+	writeJSON(ctx, fasthttp.StatusCreated, toKeyObject(nk))
+}
+
+// registerKey adds k (of project k.Project) for p, with the audit event
+// action; op names the operation if the store refuses it. On error it has
+// answered the request and returns nil.
+func (s *Server) registerKey(ctx *fasthttp.RequestCtx, p principal, action, op string, k *engine.Key) *engine.Key {
+	project := k.Project
 	c, cancel := opContext()
 	defer cancel()
-	ev := s.newEvent(p, admin.Event{Action: admin.ActionKeyCreated, Project: project, KID: k.KID})
+	ev := s.newEvent(p, admin.Event{Action: action, Project: project, KID: k.KID})
 	nk, err := s.v.AddKey(admin.WithEvent(c, ev), k)
 	if err != nil {
-		s.storeError(ctx, "add", project, k.KID, err)
-		return
+		s.storeError(ctx, op, project, k.KID, err)
+		return nil
 	}
 	ev.KID, ev.After = nk.KID, admin.KeySnapshot(nk)
 	s.finishAudit(ev)
-	s.log.Info("key registered", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
-	writeJSON(ctx, fasthttp.StatusCreated, toKeyObject(nk))
+	return nk
 }
 
 type updateKeyRequest struct {

@@ -107,16 +107,10 @@ func (s *Server) generateKey(ctx *fasthttp.RequestCtx, p principal, project stri
 	if req.KID != nil {
 		k.KID = *req.KID
 	}
-	c, cancel := opContext()
-	defer cancel()
-	ev := s.newEvent(p, admin.Event{Action: admin.ActionKeyGenerated, Project: project, KID: k.KID})
-	nk, err := s.v.AddKey(admin.WithEvent(c, ev), k)
-	if err != nil {
-		s.storeError(ctx, "generate", project, k.KID, err)
+	nk := s.registerKey(ctx, p, admin.ActionKeyGenerated, "generate", k)
+	if nk == nil {
 		return
 	}
-	ev.KID, ev.After = nk.KID, admin.KeySnapshot(nk)
-	s.finishAudit(ev)
 	s.log.Info("key pair generated; private key returned once, not kept", "project", project, "kid", nk.KID, "bits", nk.Bits(), "thumbprint", nk.Thumbprint())
 	block := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	defer clear(block)
