@@ -36,15 +36,7 @@ func TestGeneratedKeyPairFlow(t *testing.T) {
 	}
 	sign := func(g apitest.GeneratedKey) string {
 		t.Helper()
-		path := filepath.Join(t.TempDir(), "private.pem")
-		if err := os.WriteFile(path, g.PrivatePEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		s, err := customersample.SignFile(path, g.KID, "acme", time.Now())
-		if err != nil {
-			t.Fatalf("the customer's sample cannot sign with the downloaded key: %v", err)
-		}
-		return s
+		return customersample.SignDownloaded(t, g.PrivatePEM, g.KID, "acme")
 	}
 
 	first := gen(map[string]any{"label": "first pair"})

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -28,6 +30,22 @@ func SignFile(path, kid, project string, now time.Time) (string, error) {
 	}
 	defer f.Close()
 	return Sign(f, kid, project, now)
+}
+
+// SignDownloaded is the tests' use of the sample: it saves privatePEM (the
+// private key as jwtgate returned it) to a file of t's, signs a token for
+// kid and project with SignFile, issued now, and fails t if it cannot.
+func SignDownloaded(t testing.TB, privatePEM []byte, kid, project string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "private.pem")
+	if err := os.WriteFile(path, privatePEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := SignFile(path, kid, project, time.Now())
+	if err != nil {
+		t.Fatalf("the customer's sample cannot sign with the downloaded key: %v", err)
+	}
+	return s
 }
 
 // Sign is SignFile on an open reader.

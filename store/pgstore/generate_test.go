@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jwtgate/jwtgate/internal/apitest"
 	"github.com/jwtgate/jwtgate/internal/customersample"
@@ -26,15 +23,7 @@ func TestGeneratedKeyPairFlowTwoNodes(t *testing.T) {
 	a, b := startNode(t, dsn, "a"), startNode(t, dsn, "b")
 	sign := func(g apitest.GeneratedKey) string {
 		t.Helper()
-		path := filepath.Join(t.TempDir(), "private.pem")
-		if err := os.WriteFile(path, g.PrivatePEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		s, err := customersample.SignFile(path, g.KID, "acme", time.Now())
-		if err != nil {
-			t.Fatalf("the customer's sample cannot sign with the downloaded key: %v", err)
-		}
-		return s
+		return customersample.SignDownloaded(t, g.PrivatePEM, g.KID, "acme")
 	}
 	first := apitest.Generate(t, a.admin, adminToken, "acme", map[string]any{"label": "first"})
 	tok1 := sign(first)
