@@ -78,23 +78,26 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, route string) (principal
 			case err == nil:
 				reason, tokenID = "revoked token", t.ID
 			case !errors.Is(err, admin.ErrTokenNotFound):
-				s.log.Error("admin: token store error", "err", err.Error())
+				if ok, suppressed := s.storeFailLog.allow(); ok {
+					s.log.Error("admin: token store error", withSuppressed([]any{"err", err.Error()}, suppressed)...)
+				}
 				adminError(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "the key store is unavailable; try again")
 				return principal{}, false
 			}
 		}
 	}
-	s.authLog.failed(s, ctx, route, reason, tokenID)
+	s.authFailed(ctx, route, reason, tokenID)
 	ctx.Response.Header.SetBytesKV(hdrWWWAuth, wwwAdmin)
 	adminError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required (Authorization: Bearer <admin token>)")
 	return principal{}, false
 }
 
-// authFailLog bounds the log lines about failed admin authentications: a
-// burst of authFailBurst, then one per authFailEvery; the lines left out
-// are counted and reported with the next one written, so that a flood of
-// bad requests cannot flood the log.
-type authFailLog struct {
+// logLimiter bounds a kind of log line that clients can provoke (failed
+// admin authentications, store errors met by unauthenticated requests): a
+// burst of logBurst, then one per logEvery; the lines left out are counted
+// and reported with the next one written, so that a flood of bad requests
+// cannot flood the log.
+type logLimiter struct {
 	mu         sync.Mutex
 	allowance  float64
 	last       time.Time
@@ -102,37 +105,51 @@ type authFailLog struct {
 }
 
 const (
-	authFailBurst = 10
-	authFailEvery = time.Second
+	logBurst = 10
+	logEvery = time.Second
 )
 
-func (l *authFailLog) failed(s *Server, ctx *fasthttp.RequestCtx, route, reason, tokenID string) {
-	s.admin.authFailures.Add(1)
+// allow reports whether a line may be written now and, if so, how many
+// were left out before it.
+func (l *logLimiter) allow() (ok bool, suppressed uint64) {
 	now := time.Now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.last.IsZero() {
-		l.allowance = authFailBurst
+		l.allowance = logBurst
 	} else {
-		l.allowance = min(authFailBurst, l.allowance+float64(now.Sub(l.last))/float64(authFailEvery))
+		l.allowance = min(logBurst, l.allowance+float64(now.Sub(l.last))/float64(logEvery))
 	}
 	l.last = now
 	if l.allowance < 1 {
 		l.suppressed++
-		l.mu.Unlock()
-		return
+		return false, 0
 	}
 	l.allowance--
-	suppressed := l.suppressed
+	suppressed = l.suppressed
 	l.suppressed = 0
-	l.mu.Unlock()
+	return true, suppressed
+}
+
+// withSuppressed appends the count of lines left out, when there are any.
+func withSuppressed(attrs []any, suppressed uint64) []any {
+	if suppressed > 0 {
+		attrs = append(attrs, "not_logged_before", suppressed)
+	}
+	return attrs
+}
+
+func (s *Server) authFailed(ctx *fasthttp.RequestCtx, route, reason, tokenID string) {
+	s.admin.authFailures.Add(1)
+	ok, suppressed := s.authLog.allow()
+	if !ok {
+		return
+	}
 	attrs := []any{"remote_ip", ctx.RemoteIP().String(), "method", methodLabel(string(ctx.Method())), "route", route, "reason", reason}
 	if tokenID != "" {
 		attrs = append(attrs, "token_id", tokenID)
 	}
-	if suppressed > 0 {
-		attrs = append(attrs, "not_logged_before", suppressed)
-	}
-	s.log.Warn("admin authentication failed", attrs...)
+	s.log.Warn("admin authentication failed", withSuppressed(attrs, suppressed)...)
 }
 
 // allowProject answers 403 unless p may act on project (write: change it).

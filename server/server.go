@@ -152,7 +152,8 @@ type Server struct {
 	tokens       admin.TokenStore // nil when the store keeps no admin tokens
 	auditStore   admin.AuditStore // nil when the store keeps no audit trail
 	jwksImp      *importer        // nil when the store keeps no JWKS sources
-	authLog      authFailLog
+	authLog      logLimiter       // failed admin authentications
+	storeFailLog logLimiter       // store errors met by unauthenticated requests
 	adminToken   string
 	adminPath    string
 

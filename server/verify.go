@@ -359,7 +359,9 @@ func (s *Server) jwks(ctx *fasthttp.RequestCtx, project string) {
 	defer cancel()
 	body, found, err := s.v.JWKS(rctx, project)
 	if err != nil {
-		s.log.Error("jwks: listing keys failed", "project", project, "err", err.Error())
+		if ok, suppressed := s.storeFailLog.allow(); ok {
+			s.log.Error("jwks: listing keys failed", withSuppressed([]any{"project", project, "err", err.Error()}, suppressed)...)
+		}
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.SetBody(bodyJWKSFail)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -284,5 +285,28 @@ func TestReadyzDrainsOnShutdown(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ts.srv.Addr(), time.Second); err == nil {
 		t.Fatal("listener still open after Shutdown")
+	}
+}
+
+// listFailingStore fails every listing, as a store that is down does.
+type listFailingStore struct{ engine.KeyStore }
+
+func (listFailingStore) List(context.Context, string) ([]*engine.Key, error) { return nil, errDown }
+
+// TestJWKSStoreErrorLogBounded: while the store is down, each JWKS request
+// (unauthenticated, any project name) fails; the log lines about it are
+// bounded like those of failed admin authentications, the ones left out
+// counted in the next line written.
+func TestJWKSStoreErrorLogBounded(t *testing.T) {
+	ts := startServer(t, Config{Store: listFailingStore{engine.NewMemoryStore()}})
+	const n = 60
+	for i := range n {
+		if r := do(t, "GET", ts.base+"/v1/projects/p"+strconv.Itoa(i)+"/jwks.json", nil); r.Status != 503 {
+			t.Fatalf("JWKS with the store down: %d, want 503", r.Status)
+		}
+	}
+	lines := strings.Count(ts.logs.String(), "jwks: listing keys failed")
+	if lines == 0 || lines > n/2 {
+		t.Fatalf("%d log lines for %d failed JWKS requests, want between 1 and %d", lines, n, n/2)
 	}
 }
