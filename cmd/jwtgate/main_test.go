@@ -188,6 +188,14 @@ func TestServeEnvAndBadConfig(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errs, "claim=Header") {
 		t.Fatalf("bad claim header: %d %s", code, errs)
 	}
+	code, _, errs = runCLI(t, "serve", "--data-dir", dir, "--log-level", "verbose")
+	if code != exitUsage || !strings.Contains(errs, `--log-level "verbose": want debug, info, warn or error`) {
+		t.Fatalf("bad log level: %d %s", code, errs)
+	}
+	code, _, errs = runCLI(t, "serve", "--data-dir", dir, "--log-format", "xml")
+	if code != exitUsage || !strings.Contains(errs, `--log-format "xml": want text or json`) {
+		t.Fatalf("bad log format: %d %s", code, errs)
+	}
 }
 
 func TestEnvName(t *testing.T) {

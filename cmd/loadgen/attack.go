@@ -123,7 +123,7 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	if *duration <= 0 || *duration > loadgen.MaxDuration {
-		return usageFail(stderr, "attack", fmt.Errorf("--duration must be between 0 and %s", loadgen.MaxDuration))
+		return usageFail(stderr, "attack", fmt.Errorf("--duration %s is out of range: want more than 0 and at most %s", *duration, loadgen.MaxDuration))
 	}
 	if *af.targets == "" {
 		return usageFail(stderr, "attack", errors.New("--targets is required"))

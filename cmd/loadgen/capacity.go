@@ -39,8 +39,11 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
 	}
-	if *step <= 0 || *step > 10*time.Minute || *maxSteps < 1 || *maxSteps > 50 {
-		return usageFail(stderr, "capacity", fmt.Errorf("--step-duration must be in (0, 10m] and --max-steps in [1, 50]"))
+	if *step <= 0 || *step > 10*time.Minute {
+		return usageFail(stderr, "capacity", fmt.Errorf("--step-duration %s is out of range: want more than 0 and at most 10m", *step))
+	}
+	if *maxSteps < 1 || *maxSteps > 50 {
+		return usageFail(stderr, "capacity", fmt.Errorf("--max-steps %d is out of range: want 1 to 50", *maxSteps))
 	}
 	var required float64
 	if *require != "" {

@@ -122,6 +122,9 @@ func TestCLIGateUsageErrors(t *testing.T) {
 		{[]string{"attack", "-t", sum, "--shard", "4/3"}, "shard \"4/3\"", 0},
 		{[]string{"capacity", "-t", sum, "--require", "fast"}, "--require \"fast\"", 0},
 		{[]string{"capacity", "-t", sum, "--require", "500000/s"}, "above --max", 0},
+		{[]string{"capacity", "-t", sum, "--step-duration", "20m"}, "--step-duration 20m0s is out of range: want more than 0 and at most 10m", 0},
+		{[]string{"capacity", "-t", sum, "--max-steps", "51"}, "--max-steps 51 is out of range: want 1 to 50", 0},
+		{[]string{"attack", "-t", sum, "--duration", "2h"}, "--duration 2h0m0s is out of range", 0},
 		{[]string{"compare", sum}, "want two summaries", 0},
 		{[]string{"compare", sum, sum, "--threshold", "x"}, "--threshold \"x\"", 0},
 		// Input that cannot be read is a failure (1), not a usage error.
