@@ -183,6 +183,11 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"attack", "-t", remote, "--rate", "fast"}, exitUsage, "rate"},
 		{[]string{"capacity", "-t", remote, "--slo", "p99"}, exitUsage, "SLO"},
 		{[]string{"mint", "--count", "1"}, exitUsage, "--output is required"},
+		// Checked before any key is generated or registered.
+		{[]string{"mint", "-o", filepath.Join(dir, "x"), "--count", "0", "--admin-url", "http://192.0.2.1:8081"}, exitUsage, "--count 0 is out of range: want 1 to 100000000"},
+		{[]string{"mint", "-o", filepath.Join(dir, "x"), "--ttl", "500ms", "--admin-url", "http://192.0.2.1:8081"}, exitUsage, "--ttl 500ms is out of range"},
+		{[]string{"mint", "-o", filepath.Join(dir, "x"), "--keys", "0", "--admin-url", "http://192.0.2.1:8081"}, exitUsage, "--keys 0 is out of range"},
+		{[]string{"mint", "-o", filepath.Join(dir, "x"), "--key-bits", "1024", "--admin-url", "http://192.0.2.1:8081"}, exitUsage, "--key-bits 1024 is out of range"},
 		{[]string{"mint", "-o", filepath.Join(dir, "x"), "--mix", "valid=1,bogus=2"}, exitUsage, "unknown class"},
 		{[]string{"mint", "-o", filepath.Join(dir, "x"), "--key-file", enginetest.Testdata("keys", "rsa2048-a.pem"),
 			"--admin-url", "http://192.0.2.1:8081", "--admin-token", "x"}, exitUsage, "not a loopback"},

@@ -66,6 +66,20 @@ func runMint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *noRegister && len(*kids) == 0 {
 		return usageFail(stderr, "mint", errors.New("--no-register needs the kids the keys are registered under: give --key-file and --kid for each"))
 	}
+	if *count < 1 || *count > loadgen.MaxCount {
+		return usageFail(stderr, "mint", fmt.Errorf("--count %d is out of range: want 1 to %d", *count, loadgen.MaxCount))
+	}
+	if *ttl != 0 && (*ttl < time.Second || *ttl > *maxTTL) {
+		return usageFail(stderr, "mint", fmt.Errorf("--ttl %s is out of range: want 1s to --server-max-ttl (%s)", *ttl, *maxTTL))
+	}
+	if len(*keyFiles) == 0 {
+		if *nkeys < 1 || *nkeys > loadgen.MaxKeys {
+			return usageFail(stderr, "mint", fmt.Errorf("--keys %d is out of range: want 1 to %d", *nkeys, loadgen.MaxKeys))
+		}
+		if *bits < 2048 || *bits > 4096 {
+			return usageFail(stderr, "mint", fmt.Errorf("--key-bits %d is out of range: want 2048 to 4096", *bits))
+		}
+	}
 	// Everything that can be checked without the server or a key comes
 	// first: no key is generated for a run that cannot register it.
 	var admin *loadgen.Admin
