@@ -155,15 +155,7 @@ func mustOK(t *testing.T, r response) map[string]any {
 
 // token mints an RS256 token for project under kid with extra claims.
 func token(priv *rsa.PrivateKey, kid, project string, iat, ttl int64, extra map[string]any) string {
-	c := enginetest.Claims(project, iat, ttl)
-	for k, v := range extra {
-		if v == nil {
-			delete(c, k)
-			continue
-		}
-		c[k] = v
-	}
-	return enginetest.SignRS256(priv, enginetest.Header(kid), c)
+	return enginetest.Token(priv, kid, project, iat, ttl, extra)
 }
 
 func now() int64 { return time.Now().Unix() }

@@ -36,6 +36,20 @@ func Claims(project string, iat, ttl int64) map[string]any {
 	return map[string]any{"aud": []string{project}, "iat": iat, "exp": iat + ttl, "sub": "user-1"}
 }
 
+// Token signs, with priv under kid, the Claims of project, iat and ttl
+// changed by extra: each member set, or removed where its value is nil.
+func Token(priv *rsa.PrivateKey, kid, project string, iat, ttl int64, extra map[string]any) string {
+	c := Claims(project, iat, ttl)
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	return SignRS256(priv, Header(kid), c)
+}
+
 // MustJSON marshals v (a map, struct, or json.RawMessage).
 func MustJSON(v any) []byte {
 	if b, ok := v.([]byte); ok {

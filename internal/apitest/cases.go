@@ -35,15 +35,7 @@ func Valid(active *rsa.PrivateKey) string {
 }
 
 func sign(priv *rsa.PrivateKey, kid, project string, iat, ttl int64, extra map[string]any) string {
-	c := enginetest.Claims(project, iat, ttl)
-	for k, v := range extra {
-		if v == nil {
-			delete(c, k)
-			continue
-		}
-		c[k] = v
-	}
-	return enginetest.SignRS256(priv, enginetest.Header(kid), c)
+	return enginetest.Token(priv, kid, project, iat, ttl, extra)
 }
 
 // EveryCode returns requests covering every verification error code, for
