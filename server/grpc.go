@@ -116,6 +116,9 @@ func newExtAuthz(s *Server) *extAuthz {
 			a.codec.preEncode(r)
 		}
 	}
+	for _, r := range a.deniedBy { // the denials that name the claim at fault
+		a.codec.preEncode(r)
+	}
 	a.removeIfNil = append(a.removeIfNil, verdict.HeaderSubject)
 	for _, ch := range s.claimHeaders {
 		a.removeIfNil = append(a.removeIfNil, string(ch.header))

@@ -412,3 +412,19 @@ func TestGRPCAllowedCacheEncodingsBounded(t *testing.T) {
 		t.Fatalf("%d pre-encoded responses, want %d (%d static + %d cached)", got, want, static, ea.allowedCache.Len())
 	}
 }
+
+// TestGRPCDenialsPreEncoded: every shared denial, those naming the claim
+// at fault included, is sent from its encoding made once, not marshaled
+// again on each Check.
+func TestGRPCDenialsPreEncoded(t *testing.T) {
+	ts := startServer(t, Config{})
+	ea := newExtAuthz(ts.srv)
+	if len(ea.deniedBy) == 0 {
+		t.Fatal("no detailed denials (missing exp, missing iat)")
+	}
+	for e, r := range ea.deniedBy {
+		if _, ok := ea.codec.pre.Load(r); !ok {
+			t.Errorf("the denial for %v is not pre-encoded", e)
+		}
+	}
+}
