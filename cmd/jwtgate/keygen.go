@@ -28,7 +28,7 @@ func runKeygen(args []string, stdout, stderr io.Writer) int {
 	switch *bits {
 	case 2048, 3072, 4096:
 	default:
-		fmt.Fprintln(stderr, "jwtgate keygen: --bits must be 2048, 3072 or 4096")
+		fmt.Fprintf(stderr, "jwtgate keygen: --bits %d: want 2048, 3072 or 4096\n", *bits)
 		return exitUsage
 	}
 	priv, err := rsa.GenerateKey(rand.Reader, *bits)

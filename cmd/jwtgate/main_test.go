@@ -272,8 +272,20 @@ func TestMaxStaleFlag(t *testing.T) {
 		t.Fatalf("default --max-stale: %v %v", f.maxStale, err)
 	}
 	code, _, errs := runCLI(t, "serve", "--data-dir", t.TempDir(), "--max-stale", "-1s")
-	if code != exitUsage || !strings.Contains(errs, "--max-stale") {
+	if code != exitUsage || !strings.Contains(errs, "--max-stale -1s: must not be negative") {
 		t.Fatalf("negative --max-stale: %d %s", code, errs)
+	}
+	// The value at fault is named beside the flag.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keygen", "--bits", "1024", "--out", filepath.Join(t.TempDir(), "k")}, "--bits 1024: want 2048, 3072 or 4096"},
+		{[]string{"mint", "--key", "k.pem", "--kid", "k", "--project", "p", "--ttl", "500ms"}, "--ttl 500ms: want at least 1s"},
+	} {
+		if code, _, errs := runCLI(t, tc.args...); code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 containing %q", tc.args, code, errs, tc.want)
+		}
 	}
 }
 

@@ -38,7 +38,7 @@ func runMint(args []string, stdout, stderr io.Writer) int {
 		return cli.UsageError(stderr, prog, "--key, --kid and --project are required")
 	}
 	if *ttl < time.Second {
-		return cli.UsageError(stderr, prog, "--ttl must be at least 1s")
+		return cli.UsageError(stderr, prog, fmt.Sprintf("--ttl %s: want at least 1s", *ttl))
 	}
 	if *ttl > engine.DefaultMaxTTL {
 		fmt.Fprintf(stderr, "jwtgate mint: warning: --ttl %s is longer than the server's default --max-ttl (%s): a server with the default refuses this token with ttl_exceeded\n", *ttl, engine.DefaultMaxTTL)

@@ -166,7 +166,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	var so storeOptions
 	if fs.Changed("max-stale") {
 		if f.maxStale < 0 {
-			fmt.Fprintln(stderr, "jwtgate serve: --max-stale must not be negative (0 removes the bound)")
+			fmt.Fprintf(stderr, "jwtgate serve: --max-stale %s: must not be negative (0 removes the bound)\n", f.maxStale)
 			return exitUsage
 		}
 		so.maxStale = &f.maxStale
