@@ -159,7 +159,7 @@ type keyShard struct {
 	// known holds the hashes of the kids that may be registered (see
 	// registry.go); authoritative only while keyCache.indexed is set.
 	known  map[uint64]struct{}
-	fresh  []uint64 // kids marked known while an index load runs
+	fresh  map[uint64]struct{} // kids marked known while an index load runs (a set: a kid read again adds nothing)
 	hits   uint64
 	misses uint64
 	loads  uint64 // store reads
@@ -437,7 +437,10 @@ func (c *keyCache) forget(kid string) {
 func (c *keyCache) markKnown(sh *keyShard, h uint64) {
 	sh.known[h] = struct{}{}
 	if c.reg.loading.Load() {
-		sh.fresh = append(sh.fresh, h)
+		if sh.fresh == nil {
+			sh.fresh = make(map[uint64]struct{})
+		}
+		sh.fresh[h] = struct{}{}
 	}
 }
 

@@ -88,3 +88,34 @@ func BenchmarkKeyPrepare(b *testing.B) {
 	}
 	t.Stop(n)
 }
+
+// While an index load runs, kids and projects marked known are kept aside
+// for the swap. The same registered kid read again and again (an evicted
+// key reloaded by client traffic during a long load) must not grow them.
+func TestRegistryLoadMarksAreASet(t *testing.T) {
+	v, err := New(NewMemoryStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	c := v.keys
+	c.reg.loading.Store(true)
+	defer c.reg.loading.Store(false)
+	h := c.hash([]byte("k1"))
+	sh := c.shardOf(h)
+	for range 1000 {
+		sh.mu.Lock()
+		c.markKnown(sh, h)
+		sh.mu.Unlock()
+		c.reg.addProject("p")
+	}
+	sh.mu.Lock()
+	kids := len(sh.fresh)
+	sh.mu.Unlock()
+	c.reg.mu.Lock()
+	projects := len(c.reg.freshProjects)
+	c.reg.mu.Unlock()
+	if kids != 1 || projects != 1 {
+		t.Fatalf("one kid and one project marked 1000 times during a load: %d kid marks, %d project marks kept, want 1 and 1", kids, projects)
+	}
+}

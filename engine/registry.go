@@ -49,8 +49,8 @@ type registry struct {
 	running       bool
 	again         bool
 	projects      map[uint64]struct{}
-	freshProjects []uint64
-	queue         []string // kids to resolve (project unknown)
+	freshProjects map[uint64]struct{} // projects added while a load runs
+	queue         []string            // kids to resolve (project unknown)
 	resolving     bool
 	unresolved    int // len(queue) + the one being resolved
 	readyCh       chan struct{}
@@ -90,7 +90,10 @@ func (r *registry) addProject(project string) {
 		r.projects[h] = struct{}{}
 	}
 	if r.loading.Load() {
-		r.freshProjects = append(r.freshProjects, h)
+		if r.freshProjects == nil {
+			r.freshProjects = make(map[uint64]struct{})
+		}
+		r.freshProjects[h] = struct{}{}
 	}
 	r.mu.Unlock()
 }
@@ -250,7 +253,7 @@ func (r *registry) load() (rep LoadReport) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for _, h := range sh.fresh {
+		for h := range sh.fresh {
 			sets[i][h] = struct{}{}
 		}
 		sh.fresh = nil
@@ -258,7 +261,7 @@ func (r *registry) load() (rep LoadReport) {
 		sh.mu.Unlock()
 	}
 	r.mu.Lock()
-	for _, h := range r.freshProjects {
+	for h := range r.freshProjects {
 		projects[h] = struct{}{}
 	}
 	r.freshProjects = nil
